@@ -1,0 +1,1 @@
+"""Integrations with LLM client libraries (imported as ``bearlumen.integrations``)."""
