@@ -1,0 +1,116 @@
+"""`bearlumen.instrument()`: meter every LLM call of the process.
+
+    bearlumen.instrument()                      # key and URL from BEARLUMEN_API_KEY / BEARLUMEN_BASE_URL
+    bearlumen.instrument(client)                # or an existing bearlumen.Client
+    bearlumen.flush()                           # block until everything so far is delivered
+    bearlumen.uninstrument()                    # restore the libraries exactly
+
+It patches whichever of openai / anthropic / langchain-core is installed (also when imported later),
+and starts the exporter that delivers events in the background. Calling it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from bearlumen.metering import record
+
+if TYPE_CHECKING:
+    from bearlumen._client import Client
+    from bearlumen.delivery.exporter import Exporter
+
+logger = logging.getLogger("bearlumen")
+
+# Each integration module offers install() and uninstall(), both idempotent, and imports its library
+# only when the application does (post-import hooks).
+INTEGRATIONS = ("openai", "anthropic", "langchain")
+
+_lock = threading.RLock()
+_exporter: Optional[Exporter] = None
+_installed: List[str] = []
+
+
+def instrument(
+    client: Optional[Client] = None,
+    *,
+    api_key: Optional[str] = None,
+    base_url: Optional[str] = None,
+    integrations: Optional[Iterable[str]] = None,
+    pricing: Optional[Mapping[str, Any]] = None,
+    spool: Union[bool, str] = True,
+    sync: bool = False,
+    **delivery_options: Any,
+) -> None:
+    """Patch the installed LLM libraries and start delivering their usage to Bear Lumen.
+
+    client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
+        when not given.
+    integrations: which of "openai", "anthropic", "langchain" to patch (default: all installed).
+    pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
+    spool: keep undelivered events in a durable local spool (default on; a path picks its file).
+    sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
+    delivery_options: tuning of the exporter (see `bearlumen.delivery.exporter.DeliveryOptions`).
+    """
+    global _exporter
+    with _lock:
+        if _exporter is not None:
+            return
+        from bearlumen.delivery.exporter import Exporter
+        from bearlumen.metering.pricing import PriceBook
+
+        if client is None:
+            from bearlumen._client import Client
+
+            client = Client(api_key=api_key, base_url=base_url)
+        _exporter = Exporter(
+            client, PriceBook.from_config(pricing), spool=spool, sync=sync, **delivery_options
+        )
+        record.set_sink(_exporter)
+        for name in integrations if integrations is not None else INTEGRATIONS:
+            _install(name)
+
+
+def uninstrument(timeout: Optional[float] = 5.0) -> None:
+    """Restore the patched libraries and stop the exporter after delivering what it holds."""
+    global _exporter
+    with _lock:
+        for name in reversed(_installed):
+            try:
+                importlib.import_module(f"bearlumen.integrations.{name}").uninstall()
+            except Exception:
+                logger.debug("bearlumen: uninstalling %s failed", name, exc_info=True)
+        _installed.clear()
+        exporter, _exporter = _exporter, None
+        record.set_sink(None)
+    if exporter is not None:
+        exporter.shutdown(timeout)
+
+
+def flush(timeout: Optional[float] = None) -> bool:
+    """Block until every event emitted so far is delivered (or `timeout` seconds pass).
+
+    Returns True when everything was delivered.
+    """
+    exporter = _exporter
+    return True if exporter is None else exporter.flush(timeout)
+
+
+def stats() -> Dict[str, Any]:
+    """Counters of the exporter: emitted, delivered, dropped, spooled, retries, last error."""
+    exporter = _exporter
+    return {} if exporter is None else exporter.stats()
+
+
+def _install(name: str) -> None:
+    if name not in INTEGRATIONS:
+        raise ValueError(f"unknown integration {name!r}; choose from {', '.join(INTEGRATIONS)}")
+    try:
+        importlib.import_module(f"bearlumen.integrations.{name}").install()
+    except Exception:
+        # A broken integration must never stop the app (or the other integrations).
+        logger.warning("bearlumen: could not instrument %s", name, exc_info=True)
+        return
+    _installed.append(name)

@@ -1,0 +1,83 @@
+"""An :class:`LLMCall` becomes a usage event (the body of one item of `usage.record_batch`).
+
+Runs on the exporter's thread, never on the caller's: pricing costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Dict
+
+from bearlumen.metering.pricing import PriceBook
+from bearlumen.metering.record import LLMCall
+
+EVENT_TYPE = "token_usage"
+METRIC_NAME = "llm_tokens"
+
+# Providers that answer with the same response ids: an Azure or Bedrock response id is still the
+# vendor's, and a LangChain callback reports the vendor's id too.
+_VENDOR = {"azure": "openai", "aws": "anthropic", "bedrock": "anthropic", "vertex": "anthropic"}
+
+
+def idempotency_key(call: LLMCall) -> str:
+    """Stable for one provider response, so reporting it twice records it once; random without an id."""
+    if call.response_id:
+        vendor = _VENDOR.get(call.provider, call.provider)
+        digest = hashlib.sha256(f"{vendor}:{call.response_id}".encode()).hexdigest()
+        return f"llm_{digest[:40]}"
+    return f"llm_{uuid.uuid4().hex}"
+
+
+def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
+    """The usage event for `call`, priced with `prices`, with idempotency key `key`.
+
+    The key is passed in (not derived here) because it must be fixed when the call is first accepted,
+    before any attempt to deliver it.
+    """
+    price = prices.price(call.provider, call.model or call.model_requested, call.usage, call.timestamp)
+    metadata: Dict[str, Any] = dict(call.attribution.metadata)
+    metadata.update(call.extra)
+    metadata.update(
+        {
+            "integration": call.integration,
+            "provider": call.provider,
+            "operation": call.operation,
+            "model": call.model or call.model_requested,
+            "model_requested": call.model_requested,
+            "streamed": call.streamed,
+            "usage_source": call.usage_source,
+            "pricing_status": price.status,
+            "pricing_source": price.source,
+            "pricing_model": price.model_ref,
+        }
+    )
+    if call.latency_ms is not None:
+        metadata["latency_ms"] = round(call.latency_ms, 3)
+    if call.response_id:
+        metadata["response_id"] = call.response_id
+    if call.usage is not None:
+        metadata.update(call.usage.as_metadata())
+    if price.cost_usd is not None:
+        metadata["provider_cost_usd"] = _plain(price.cost_usd)
+    event: Dict[str, Any] = {
+        "event_type": EVENT_TYPE,
+        "metric_name": METRIC_NAME,
+        "quantity": call.usage.total_tokens if call.usage is not None else 0,
+        "idempotency_key": key,
+        "timestamp": datetime.fromtimestamp(call.timestamp, tz=timezone.utc).isoformat(),
+        "metadata": metadata,
+    }
+    attribution = call.attribution
+    for name in ("agent_id", "workflow_id", "end_user_id", "subscription_id"):
+        value = getattr(attribution, name)
+        if value is not None:
+            event[name] = value
+    return event
+
+
+def _plain(amount: Any) -> str:
+    """A Decimal as a plain decimal string ("0.00030735"), exact, never in exponent notation."""
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

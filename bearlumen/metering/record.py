@@ -1,0 +1,145 @@
+"""What one billable LLM call is, and how it leaves the caller's thread.
+
+Integrations build an :class:`LLMCall` and hand it to :func:`emit`. That is all the caller's thread pays
+for: pricing, the idempotency key and JSON happen later on the exporter's thread
+(:mod:`bearlumen.metering.event`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from typing_extensions import Protocol
+
+from bearlumen.scopes import Attribution, current_attribution
+
+logger = logging.getLogger("bearlumen")
+
+# How usage was learned. Only "response" and "stream" are complete; the others say so on the event.
+USAGE_FROM_RESPONSE = "response"
+USAGE_FROM_STREAM = "stream"  # a stream that reached its end (or its final usage event)
+USAGE_PARTIAL_STREAM = "stream_partial"  # a stream closed early: the usage seen so far
+USAGE_UNAVAILABLE = "unavailable"  # the provider reported none (e.g. a stream without include_usage)
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts in non-overlapping buckets, so that pricing can never count a token twice.
+
+    `input_tokens` is uncached input only: OpenAI's `prompt_tokens` include cached tokens, so the
+    OpenAI integration subtracts them; Anthropic's `input_tokens` already exclude cache reads and
+    writes. `cache_write_tokens` are writes at the provider's standard TTL (Anthropic: 5 minutes),
+    `cache_write_1h_tokens` writes with a one-hour TTL. `reasoning_tokens` are a subset of
+    `output_tokens`, reported separately and never added again.
+    """
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+            + self.output_tokens
+        )
+
+    @property
+    def total_input_tokens(self) -> int:
+        """Input including cache reads and writes (what OpenAI calls `prompt_tokens`)."""
+        cache = self.cache_read_tokens + self.cache_write_tokens + self.cache_write_1h_tokens
+        return self.input_tokens + cache
+
+    def as_metadata(self) -> Dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass
+class LLMCall:
+    """One billable model call, as an integration observed it."""
+
+    integration: str  # "openai" | "anthropic" | "langchain"
+    provider: str  # the API vendor whose price list applies: "openai", "anthropic", "azure", "aws", ...
+    operation: str  # "chat.completions", "responses", "embeddings", "completions", "messages", ...
+    model_requested: Optional[str]
+    model: Optional[str]  # as the provider returned it (a dated snapshot), else the requested one
+    usage: Optional[TokenUsage]
+    usage_source: str = USAGE_FROM_RESPONSE
+    streamed: bool = False
+    latency_ms: Optional[float] = None
+    response_id: Optional[str] = None
+    attribution: Attribution = field(default_factory=current_attribution)
+    timestamp: float = field(default_factory=time.time)
+    extra: Dict[str, Any] = field(default_factory=dict)  # integration-specific facts, kept in metadata
+
+
+class Sink(Protocol):
+    """Where emitted calls go (the delivery exporter, or a list in tests)."""
+
+    def submit(self, call: LLMCall) -> None: ...
+
+
+class Collector(Protocol):
+    """A framework integration (LangChain) that is running a model call and wants its provider call.
+
+    While a collector is set in the context, :func:`emit` offers it each call first; a collector that
+    takes a call (returns True) becomes responsible for emitting it, enriched with what only the
+    framework knows (graph node, run metadata). This is how a ChatOpenAI call seen both by the openai
+    patch and by the LangChain callback is recorded once, with the richer attribution.
+    """
+
+    def offer(self, call: LLMCall) -> bool: ...
+
+
+_sink: Optional[Sink] = None
+active_collector: contextvars.ContextVar[Optional[Collector]] = contextvars.ContextVar(
+    "bearlumen_collector", default=None
+)
+
+
+def set_sink(sink: Optional[Sink]) -> Optional[Sink]:
+    """Install `sink` as the destination of :func:`emit`; returns the previous one."""
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
+
+
+def get_sink() -> Optional[Sink]:
+    return _sink
+
+
+def emit(call: LLMCall) -> None:
+    """Hand a call to the active collector or sink. Never raises: metering must not break the host app."""
+    collector = active_collector.get()
+    if collector is not None:
+        try:
+            if collector.offer(call):
+                return
+        except Exception:
+            logger.debug("bearlumen: collector failed; emitting directly", exc_info=True)
+    sink = _sink
+    if sink is None:
+        logger.debug("bearlumen: no sink installed; dropping %s call", call.operation)
+        return
+    try:
+        sink.submit(call)
+    except Exception:
+        logger.debug("bearlumen: sink rejected a call", exc_info=True)

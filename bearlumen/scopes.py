@@ -1,0 +1,283 @@
+"""Attribution scopes: who and what an LLM call is billed to.
+
+    with bearlumen.workflow("onboarding"), bearlumen.agent("planner"):
+        client.chat.completions.create(...)      # event tagged workflow_id="onboarding", agent_id="planner"
+
+    @bearlumen.agent("researcher")               # also on async, generator and async generator functions
+    async def research(...): ...
+
+Scopes live in a ``contextvars.ContextVar``, so they follow the code: nested scopes win over outer ones
+and the outer one is back on exit (also on exceptions), and asyncio tasks inherit the scope of the code
+that created them. Plain threads do not inherit context in Python; hand work to them with
+:func:`propagate` or :class:`ContextThreadPoolExecutor`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Mapping,
+    Optional,
+    TypeVar,
+    cast,
+)
+
+from typing_extensions import ParamSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The attribution in force at one moment; immutable, so capturing it is a pointer copy."""
+
+    agent_id: Optional[str] = None
+    workflow_id: Optional[str] = None
+    end_user_id: Optional[str] = None
+    subscription_id: Optional[str] = None
+    metadata: Mapping[str, Any] = field(default=_EMPTY_METADATA)
+
+    def merged_with(self, changes: Mapping[str, Any], metadata: Optional[Mapping[str, Any]]) -> Attribution:
+        """This attribution with `changes` laid over it (inner scope wins) and `metadata` merged in."""
+        result = replace(self, **changes) if changes else self
+        if metadata:
+            merged = dict(self.metadata)
+            merged.update(metadata)
+            result = replace(result, metadata=MappingProxyType(merged))
+        return result
+
+
+EMPTY = Attribution()
+_current: contextvars.ContextVar[Attribution] = contextvars.ContextVar("bearlumen_attribution", default=EMPTY)
+
+
+def current_attribution() -> Attribution:
+    """The attribution of the calling code (what an LLM call made here would be tagged with)."""
+    return _current.get()
+
+
+class Scope:
+    """A context manager and decorator that lays attribution over the current one.
+
+    One instance may be entered many times, nested or from several threads and tasks at once: each
+    entry keeps its own reset token on a stack that lives in the context, not on the instance.
+    """
+
+    __slots__ = ("_changes", "_metadata", "_tokens")
+
+    def __init__(self, changes: Mapping[str, Any], metadata: Optional[Mapping[str, Any]] = None) -> None:
+        self._changes = {key: value for key, value in changes.items() if value is not None}
+        self._metadata = dict(metadata) if metadata else None
+        self._tokens: contextvars.ContextVar[tuple[contextvars.Token[Attribution], ...]] = (
+            contextvars.ContextVar("bearlumen_scope_tokens", default=())
+        )
+
+    def _activate(self) -> contextvars.Token[Attribution]:
+        return _current.set(_current.get().merged_with(self._changes, self._metadata))
+
+    # -- context manager -------------------------------------------------------------------------
+    def __enter__(self) -> Attribution:
+        token = self._activate()
+        self._tokens.set((*self._tokens.get(), token))
+        return _current.get()
+
+    def __exit__(self, *exc_info: object) -> None:
+        tokens = self._tokens.get()
+        self._tokens.set(tokens[:-1])
+        _current.reset(tokens[-1])
+
+    async def __aenter__(self) -> Attribution:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__(*exc_info)
+
+    # -- decorator -------------------------------------------------------------------------------
+    def __call__(self, func: F) -> F:
+        if inspect.isasyncgenfunction(func):
+            return cast(F, self._wrap_async_generator(func))
+        if inspect.isgeneratorfunction(func):
+            return cast(F, self._wrap_generator(func))
+        if inspect.iscoroutinefunction(func):
+            return cast(F, self._wrap_coroutine(func))
+        return cast(F, self._wrap_function(func))
+
+    def _wrap_function(self, func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            token = self._activate()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _current.reset(token)
+
+        return wrapper
+
+    def _wrap_coroutine(self, func: Callable[P, Any]) -> Callable[P, Any]:
+        @functools.wraps(func)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            token = self._activate()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                _current.reset(token)
+
+        return wrapper
+
+    def _wrap_generator(self, func: Callable[P, Generator[Any, Any, Any]]) -> Callable[P, Any]:
+        # A generator runs in its consumer's context, one step at a time: the scope must be active
+        # during each step and gone between them, or it would leak into the consumer.
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+            token = self._activate()
+            try:
+                gen = func(*args, **kwargs)
+            finally:
+                _current.reset(token)
+            to_send: Any = None
+            to_throw: Optional[BaseException] = None
+            while True:
+                token = self._activate()
+                try:
+                    item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    _current.reset(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    token = self._activate()
+                    try:
+                        gen.close()
+                    finally:
+                        _current.reset(token)
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
+
+        return wrapper
+
+    def _wrap_async_generator(self, func: Callable[P, AsyncGenerator[Any, Any]]) -> Callable[P, Any]:
+        @functools.wraps(func)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
+            agen = func(*args, **kwargs)
+            to_send: Any = None
+            to_throw: Optional[BaseException] = None
+            while True:
+                token = self._activate()
+                try:
+                    if to_throw is not None:
+                        item = await agen.athrow(to_throw)
+                    else:
+                        item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _current.reset(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    token = self._activate()
+                    try:
+                        await agen.aclose()
+                    finally:
+                        _current.reset(token)
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
+
+        return wrapper
+
+
+def workflow(name: str) -> Scope:
+    """Attribute calls made inside to workflow `name` (the event's `workflow_id`)."""
+    return Scope({"workflow_id": name})
+
+
+def agent(name: str) -> Scope:
+    """Attribute calls made inside to agent `name` (the event's `agent_id`)."""
+    return Scope({"agent_id": name})
+
+
+def end_user(end_user_id: str) -> Scope:
+    """Attribute calls made inside to an end user (the id of an end user of the service)."""
+    return Scope({"end_user_id": end_user_id})
+
+
+def subscription(subscription_id: str) -> Scope:
+    """Attribute calls made inside to a subscription."""
+    return Scope({"subscription_id": subscription_id})
+
+
+def attributes(
+    *,
+    agent_id: Optional[str] = None,
+    workflow_id: Optional[str] = None,
+    end_user_id: Optional[str] = None,
+    subscription_id: Optional[str] = None,
+    **metadata: Any,
+) -> Scope:
+    """Several attributions at once, plus extra metadata merged into every event's `metadata`."""
+    changes = {
+        "agent_id": agent_id,
+        "workflow_id": workflow_id,
+        "end_user_id": end_user_id,
+        "subscription_id": subscription_id,
+    }
+    return Scope(changes, metadata)
+
+
+def propagate(func: Callable[P, R]) -> Callable[P, R]:
+    """`func` bound to the caller's current context, for handing to a thread.
+
+        threading.Thread(target=bearlumen.propagate(work)).start()
+        executor.submit(bearlumen.propagate(work), item)
+
+    Each call runs in its own copy of the captured context, so one propagated function may run in
+    many threads at once (``executor.map``).
+    """
+    captured = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def run_in_captured_context(*args: P.args, **kwargs: P.kwargs) -> R:
+        return captured.copy().run(func, *args, **kwargs)
+
+    return run_in_captured_context
+
+
+class ContextThreadPoolExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose tasks run in the context of the code that submitted them."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+__all__ = [
+    "EMPTY",
+    "Attribution",
+    "ContextThreadPoolExecutor",
+    "Scope",
+    "agent",
+    "attributes",
+    "current_attribution",
+    "end_user",
+    "propagate",
+    "subscription",
+    "workflow",
+]

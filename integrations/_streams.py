@@ -1,0 +1,144 @@
+"""Watch a provider stream as the user consumes it, without replacing it.
+
+The user must get the very object the library returned (same type, same helpers, `with`, `close()`),
+so instead of wrapping a stream in a proxy we swap the generator it iterates (`_iterator`) for one that
+hands each item to an observer on its way to the user. The observer is told once that the stream ended,
+however it ended: exhausted, `break` then garbage collection, `close()`, `with` exit, or an exception.
+
+openai's and anthropic's `Stream` / `AsyncStream` both iterate a private `_iterator` generator. If a
+future release drops it, `observe_*` returns False and the caller meters the call as unavailable
+rather than touch an object it does not understand.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, AsyncIterator, Callable, Iterator, Optional
+
+logger = logging.getLogger("bearlumen")
+
+
+class StreamObserver:
+    """Receives a stream's items and its end; subclasses accumulate usage and emit one event."""
+
+    __slots__ = ("_ended",)
+
+    def __init__(self) -> None:
+        self._ended = False
+
+    def on_item(self, item: Any) -> None:
+        """One item (chunk / event) as the user receives it. Must be cheap and must not raise."""
+
+    def on_end(self, completed: bool) -> None:
+        """The stream is over; `completed` is False when it was closed or failed before its end."""
+
+    def end(self, completed: bool) -> None:
+        """Run `on_end` exactly once, whatever ends the stream first; never raises."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self.on_end(completed)
+        except Exception:
+            logger.debug("bearlumen: finishing a stream failed", exc_info=True)
+
+
+def _observe_items(observer: StreamObserver, item: Any) -> None:
+    try:
+        observer.on_item(item)
+    except Exception:
+        logger.debug("bearlumen: observing a stream item failed", exc_info=True)
+
+
+def _observed(source: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
+    completed = False
+    try:
+        for item in source:
+            _observe_items(observer, item)
+            yield item
+        completed = True
+    finally:
+        # Also reached by GeneratorExit: `break` + garbage collection, or close() on the generator.
+        observer.end(completed)
+
+
+async def _aobserved(source: AsyncIterator[Any], observer: StreamObserver) -> AsyncIterator[Any]:
+    completed = False
+    try:
+        async for item in source:
+            _observe_items(observer, item)
+            yield item
+        completed = True
+    finally:
+        observer.end(completed)
+
+
+def _current_iterator(stream: Any) -> Optional[Any]:
+    # anthropic builds `_iterator` lazily (a cached_property); reading it creates it, as the
+    # library itself would on first iteration.
+    try:
+        return stream._iterator
+    except AttributeError:
+        return None
+
+
+def _chain_close(stream: Any, name: str, observer: StreamObserver, is_async: bool) -> None:
+    # The replacement reaches the stream through a weak reference: a strong one would form a cycle
+    # (stream -> its __dict__ -> this closure -> stream) and delay the end of a dropped stream until
+    # the cyclic garbage collector runs.
+    method: Optional[Callable[..., Any]] = getattr(type(stream), name, None)
+    if method is None:
+        return
+    stream_ref = weakref.ref(stream)
+    if is_async:
+
+        async def aclose_then_end(*args: Any, **kwargs: Any) -> Any:
+            target = stream_ref()
+            try:
+                return None if target is None else await method(target, *args, **kwargs)
+            finally:
+                observer.end(False)
+
+        setattr(stream, name, aclose_then_end)
+    else:
+
+        def close_then_end(*args: Any, **kwargs: Any) -> Any:
+            target = stream_ref()
+            try:
+                return None if target is None else method(target, *args, **kwargs)
+            finally:
+                observer.end(False)
+
+        setattr(stream, name, close_then_end)
+
+
+def observe_sync_stream(stream: Any, observer: StreamObserver) -> bool:
+    """Route `stream`'s items through `observer`; False (and nothing changed) if its shape is unknown."""
+    source = _current_iterator(stream)
+    if source is None or not hasattr(source, "__next__"):
+        logger.debug("bearlumen: unknown stream type %s; not metered", type(stream).__name__)
+        return False
+    try:
+        stream._iterator = _observed(source, observer)
+        _chain_close(stream, "close", observer, is_async=False)
+    except Exception:
+        logger.debug("bearlumen: could not observe %s", type(stream).__name__, exc_info=True)
+        return False
+    return True
+
+
+def observe_async_stream(stream: Any, observer: StreamObserver) -> bool:
+    """The async twin of :func:`observe_sync_stream`."""
+    source = _current_iterator(stream)
+    if source is None or not hasattr(source, "__anext__"):
+        logger.debug("bearlumen: unknown async stream type %s; not metered", type(stream).__name__)
+        return False
+    try:
+        stream._iterator = _aobserved(source, observer)
+        for name in ("close", "aclose"):
+            _chain_close(stream, name, observer, is_async=True)
+    except Exception:
+        logger.debug("bearlumen: could not observe %s", type(stream).__name__, exc_info=True)
+        return False
+    return True
