@@ -1,0 +1,1 @@
+"""Test support: the real service, cassettes, fault injection."""
