@@ -48,7 +48,7 @@ class Attribution:
     workflow_id: Optional[str] = None
     end_user_id: Optional[str] = None
     subscription_id: Optional[str] = None
-    metadata: Mapping[str, Any] = field(default=_EMPTY_METADATA)
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY_METADATA)
 
     def merged_with(self, changes: Mapping[str, Any], metadata: Optional[Mapping[str, Any]]) -> Attribution:
         """This attribution with `changes` laid over it (inner scope wins) and `metadata` merged in."""
