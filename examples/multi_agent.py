@@ -45,7 +45,13 @@ def write_welcome(client: anthropic.Anthropic) -> str:
         message = client.messages.create(
             model="claude-3-5-sonnet-20240620",
             max_tokens=1024,
-            system=[{"type": "text", "text": "You write onboarding emails.", "cache_control": {"type": "ephemeral"}}],
+            system=[
+                {
+                    "type": "text",
+                    "text": "You write onboarding emails.",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
             messages=[{"role": "user", "content": "Write a welcome email."}],
         )
         replies.append(message.content[0].text if message.content else "")
@@ -54,7 +60,9 @@ def write_welcome(client: anthropic.Anthropic) -> str:
 
 def summarise(client: anthropic.Anthropic) -> str:
     with client.messages.stream(
-        model="claude-3-5-haiku-20241022", max_tokens=1024, messages=[{"role": "user", "content": "Summarise."}]
+        model="claude-3-5-haiku-20241022",
+        max_tokens=1024,
+        messages=[{"role": "user", "content": "Summarise."}],
     ) as stream:
         return "".join(stream.text_stream)
 
@@ -70,14 +78,15 @@ def main() -> None:
             triage(oai)
         with bearlumen.agent("researcher"), recorded("openllmetry/openai/test_responses_streaming.yaml"):
             research(oai)
-        with bearlumen.agent("writer"), recorded("openllmetry/anthropic/test_anthropic_prompt_caching_legacy.yaml"):
+        with (
+            bearlumen.agent("writer"),
+            recorded("openllmetry/anthropic/test_anthropic_prompt_caching_legacy.yaml"),
+        ):
             write_welcome(claude)
 
-    with bearlumen.workflow("support-ticket"):
-        with bearlumen.agent("summarizer"), recorded(
-            "openllmetry/anthropic/test_anthropic_message_stream_manager_legacy.yaml"
-        ):
-            summarise(claude)
+    stream_cassette = "openllmetry/anthropic/test_anthropic_message_stream_manager_legacy.yaml"
+    with bearlumen.workflow("support-ticket"), bearlumen.agent("summarizer"), recorded(stream_cassette):
+        summarise(claude)
 
     delivered = bearlumen.flush(timeout=30)
     print(f"events delivered: {delivered}; exporter stats: {bearlumen.stats()}")
