@@ -44,6 +44,18 @@ _PROVIDER_IDS = {
     "bedrock": "aws",
     "google": "google",
     "vertex": "google",
+    # providers LangChain reaches (bearlumen.integrations.langchain.PROVIDERS names them this way)
+    "mistral": "mistral",
+    "groq": "groq",
+    "fireworks": "fireworks",
+    "together": "together",
+    "deepseek": "deepseek",
+    "x-ai": "x-ai",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "openrouter": "openrouter",
+    # local models have no list price: unpriced unless the user prices them (no match on model name)
+    "ollama": "ollama",
 }
 
 
