@@ -51,12 +51,6 @@ from time import perf_counter
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import wrapt
-from bearlumen.integrations._streams import (
-    StreamObserver,
-    observe_async_stream,
-    observe_sync_stream,
-)
-from bearlumen.integrations._wrapping import FunctionPatch, PatchSet
 
 from bearlumen.metering.record import (
     USAGE_FROM_RESPONSE,
@@ -68,6 +62,13 @@ from bearlumen.metering.record import (
     emit,
 )
 from bearlumen.scopes import Attribution, current_attribution
+
+from ._streams import (
+    StreamObserver,
+    observe_async_stream,
+    observe_sync_stream,
+)
+from ._wrapping import FunctionPatch, PatchSet
 
 logger = logging.getLogger("bearlumen")
 

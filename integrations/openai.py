@@ -83,9 +83,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
-from bearlumen.integrations._streams import StreamObserver, observe_async_stream, observe_sync_stream
-from bearlumen.integrations._wrapping import MISSING, AttributePatch, FunctionPatch, Patch, PatchSet
-
 from bearlumen.metering.record import (
     USAGE_FROM_RESPONSE,
     USAGE_FROM_STREAM,
@@ -96,6 +93,9 @@ from bearlumen.metering.record import (
     emit,
 )
 from bearlumen.scopes import Attribution, current_attribution
+
+from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
+from ._wrapping import MISSING, AttributePatch, FunctionPatch, Patch, PatchSet
 
 logger = logging.getLogger("bearlumen")
 

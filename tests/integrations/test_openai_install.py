@@ -141,13 +141,10 @@ def test_the_module_loaded_twice_never_wraps_twice(sink: ListSink) -> None:
     from openai.resources.chat.completions.completions import Completions
 
     original = vars(Completions)["create"]
-    spec = importlib.util.spec_from_file_location(
-        "bearlumen_openai_second_copy", REPO / "integrations" / "openai.py"
-    )
-    assert spec is not None and spec.loader is not None
-    second = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = second
-    spec.loader.exec_module(second)
+    # The repository root is on sys.path in tests, so the same file is also the module
+    # `integrations.openai` (a second copy with its own PatchSet).
+    second = importlib.import_module("integrations.openai")
+    assert second is not openai_integration
     try:
         openai_integration.install()
         second.install()
@@ -158,7 +155,6 @@ def test_the_module_loaded_twice_never_wraps_twice(sink: ListSink) -> None:
     finally:
         second.uninstall()
         openai_integration.uninstall()
-        del sys.modules[spec.name]
     assert vars(Completions)["create"] is original
 
 
