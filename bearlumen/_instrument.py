@@ -92,14 +92,23 @@ def uninstrument(timeout: Optional[float] = 5.0) -> None:
 def flush(timeout: Optional[float] = None) -> bool:
     """Block until every event emitted so far is delivered (or `timeout` seconds pass).
 
-    Returns True when everything was delivered.
+    Returns True when everything was delivered. `None` waits at most the exporter's `flush_timeout`
+    (60 s by default): a flush never hangs forever, even with the service down.
     """
     exporter = _exporter
     return True if exporter is None else exporter.flush(timeout)
 
 
 def stats() -> Dict[str, Any]:
-    """Counters of the exporter: emitted, delivered, dropped, spooled, retries, last error."""
+    """Counters of this process's exporter ({} when not instrumented).
+
+    emitted (calls handed over), spooled (events written to the spool, or to memory with spool=False),
+    delivered (acknowledged as new), duplicates (acknowledged as already recorded: a resend after a lost
+    answer), dropped_queue_full, dropped_spool_full, dropped_invalid (refused by the service; see
+    last_invalid), build_errors, retries, batches, last_error, pending (events not yet acknowledged:
+    the in-memory buffer plus the spool, which other processes may share), spool_path, mode.
+    A forked child's counters start from zero.
+    """
     exporter = _exporter
     return {} if exporter is None else exporter.stats()
 

@@ -1,0 +1,795 @@
+"""The background exporter behind ``bearlumen.instrument()``: every billable call delivered exactly once.
+
+    caller thread        submit(call): append to a bounded deque, wake the writer if it sleeps (µs)
+         │
+    writer thread        every `commit_interval` (or at once when busy): idempotency key, pricing, JSON,
+         │               then one transaction into the store (the spool file, or memory)
+    sender thread        about once a `send_interval` (at once for a full batch or a flush): claim up to
+                         1000 rows under a lease, `usage.record_batch`, delete them once acknowledged
+
+Delivery rules (docs/api.md):
+- Acknowledged = the batch answered 200: each event is either recorded or a duplicate (its key was
+  already recorded, e.g. by an earlier attempt whose answer was lost). Only then are rows deleted.
+- Network errors, timeouts, 408, 429, 5xx: the same rows are sent again, with the same keys, after a
+  backoff with jitter (or the ``Retry-After`` the service asked for). A timeout may hide a success: the
+  resend is answered "duplicate" and nothing is counted twice.
+- 400 ``invalid_batch`` (the batch is atomic): the events named in ``error.errors[].index`` are dropped
+  (``dropped_invalid``, a warning, ``last_invalid`` in stats, kept in the spool's ``rejected`` table) and
+  the rest resent at once. Another 400 on a batch splits it in halves until the culprit is alone.
+- 401, 403, 404 and other 4xx: a configuration problem (revoked key, wrong URL). Events stay in the store,
+  a warning is logged, and delivery is retried with backoff: fixing the key delivers them later.
+- Nothing here ever raises into the application; failures are logged (at most one warning per kind per
+  `warn_interval`, never the key) and counted in :meth:`Exporter.stats`.
+
+Modes: the default background mode above; ``sync=True`` builds and sends each event on the caller's thread
+before ``submit`` returns (serverless, scripts): the event is spooled first and stays there for the
+background sender if the send fails. ``strict=True`` (background mode) returns from ``submit`` only once
+the event is in the spool.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+
+from bearlumen.delivery import forking
+from bearlumen.delivery.backoff import Backoff
+from bearlumen.delivery.memory import MemoryStore
+from bearlumen.delivery.options import DeliveryOptions
+from bearlumen.delivery.spool import Spool, default_spool_path
+from bearlumen.delivery.store import Row, Store
+from bearlumen.delivery.transport import BatchTransport
+from bearlumen.metering.event import build_event, idempotency_key
+from bearlumen.metering.pricing import UNPRICED, Price, PriceBook
+from bearlumen.metering.record import LLMCall
+
+if TYPE_CHECKING:
+    from bearlumen._client import Client
+
+logger = logging.getLogger("bearlumen")
+
+__all__ = ["DeliveryOptions", "Exporter"]
+
+COUNTERS = (
+    "emitted",  # calls handed to submit()
+    "spooled",  # events written to the store (spool file, or memory with spool=False)
+    "delivered",  # acknowledged as newly recorded
+    "duplicates",  # acknowledged as already recorded (an earlier attempt got through)
+    "dropped_queue_full",  # refused: the in-memory buffer (or memory store) was full
+    "dropped_spool_full",  # refused: the spool reached max_spool_events / max_spool_bytes
+    "dropped_invalid",  # refused by the service as invalid (400), so never deliverable
+    "build_errors",  # calls that could not be turned into an event at all
+    "retries",  # delivery attempts repeated after a failure
+    "batches",  # batches acknowledged
+)
+
+
+class _Marker:
+    """Queued by flush() / a strict submit: the writer sets it once everything before it is stored."""
+
+    __slots__ = ("done", "ok", "watermark")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.watermark = 0
+        self.ok = True
+
+
+class _Unpriced:
+    """Prices nothing: the fallback when the price book itself fails (the event must not be lost)."""
+
+    def price(self, provider: str, model: Optional[str], usage: Any, at: float) -> Price:
+        return Price(None, UNPRICED, "pricing error", model)
+
+
+_SPLIT = object()
+_IDLE_AFTER = 2.0  # seconds without calls after which the writer stops polling and sleeps
+# A 400 that is about the events themselves carries one of the service's codes (docs/api.md). The SDK's
+# own checks raise the same codes before any request. A 400/413 without such a code (a proxy, a load
+# balancer) says nothing about the events: they are kept and retried, never dropped.
+_INVALID_CODES = frozenset(
+    {
+        "invalid_batch",
+        "invalid_request",
+        "invalid_quantity",
+        "invalid_timestamp",
+        "invalid_date",
+        "batch_too_large",
+    }
+)
+
+
+class Exporter:
+    """Delivers :class:`LLMCall` s to the service; the sink that ``bearlumen.instrument()`` installs."""
+
+    def __init__(
+        self,
+        client: Client,
+        prices: PriceBook,
+        *,
+        spool: Union[bool, str] = True,
+        sync: bool = False,
+        **options: Any,
+    ) -> None:
+        self.options = DeliveryOptions.from_kwargs(options)
+        self._prices = prices
+        self._sync = bool(sync)
+        self._transport = BatchTransport(client, self.options.request_timeout)
+        self._store: Store = self._open_store(spool)
+        self._init_runtime()
+        self._closed = False
+        forking.register(self)
+        try:
+            if self._store.pending() > 0:  # left by an earlier process: deliver it
+                self._ensure_sender()
+        except Exception:
+            logger.debug("bearlumen: could not read the spool", exc_info=True)
+
+    # ------------------------------------------------------------------------------------- setup
+
+    def _open_store(self, spool: Union[bool, str]) -> Store:
+        opts = self.options
+        if spool is False or spool is None:
+            return MemoryStore(opts.max_memory_events)
+        if spool is True:
+            path = default_spool_path(self._transport.base_url, self._transport.api_key, opts.spool_dir)
+        else:
+            path = os.fspath(spool)
+        try:
+            return Spool(
+                path,
+                max_events=opts.max_spool_events,
+                max_bytes=opts.max_spool_bytes,
+                lease_seconds=opts.lease_seconds,
+                synchronous=opts.spool_synchronous,
+            )
+        except Exception as exc:
+            logger.warning(
+                "bearlumen: cannot open the delivery spool %s (%s); keeping events in memory only", path, exc
+            )
+            return MemoryStore(opts.max_memory_events)
+
+    def _init_runtime(self) -> None:
+        """Everything a forked child must not inherit: buffer, locks, events, threads, counters."""
+        self._pid = os.getpid()
+        self._buffer: Deque[Union[LLMCall, _Marker]] = collections.deque()
+        self._lock = threading.Lock()  # counters, thread start, flush bookkeeping
+        self._write_lock = threading.Lock()  # _store_items (the writer, sync callers, shutdown)
+        self._progress = threading.Condition(threading.Lock())  # notified after every ack / reject
+        self._wake = threading.Event()  # writer: something was appended
+        self._urgent = threading.Event()  # writer: commit now (flush, strict, big buffer)
+        self._polling = False  # the writer looks at the buffer every commit_interval by itself
+        self._sender_wake = threading.Event()
+        self._stop = threading.Event()
+        self._writer: Optional[threading.Thread] = None
+        self._sender: Optional[threading.Thread] = None
+        self._counts: Dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self._retry_at = 0.0  # no delivery attempt before this (monotonic): a backoff in force
+        self._last_error: Optional[str] = None
+        self._last_invalid: Optional[Dict[str, Any]] = None
+        self._flushing = 0
+        self._deadline: Optional[float] = None  # shutdown: stop retrying after this (monotonic)
+        self._failing = False  # the last delivery attempt failed (the service is unreachable / refusing)
+        self._unwritten: List[Tuple[str, str]] = []  # built events the store could not take yet
+        opts = self.options
+        self._backoff = Backoff(opts.initial_backoff, opts.max_backoff, opts.max_retry_after)
+        self._warned: Dict[str, Tuple[float, int]] = {}
+        self._urgent_at = max(1, min(self.options.max_batch_size, self.options.max_queue_size // 2))
+
+    # ------------------------------------------------------------------------------------- caller path
+
+    def submit(self, call: LLMCall) -> None:
+        """Accept one call. Costs microseconds on the caller's thread; never raises, never blocks
+        (except ``strict=True``: until the event is spooled, at most ``strict_timeout``)."""
+        try:
+            if self._sync or self._closed:
+                self._submit_inline(call)
+                return
+            buffer = self._buffer
+            if len(buffer) >= self.options.max_queue_size:
+                self._queue_full()
+                return
+            buffer.append(call)
+            if self._writer is None:
+                self._start_threads()
+            if not self._polling and not self._wake.is_set():
+                self._wake.set()
+            if len(buffer) >= self._urgent_at:
+                self._urgent.set()
+            if self.options.strict:
+                marker = _Marker()
+                buffer.append(marker)
+                self._urgent.set()
+                marker.done.wait(self.options.strict_timeout)
+        except Exception:
+            logger.debug("bearlumen: submit failed", exc_info=True)
+
+    def _queue_full(self) -> None:
+        with self._lock:
+            self._counts["dropped_queue_full"] += 1
+            self._counts["emitted"] += 1
+        self._warn(
+            "queue_full",
+            "bearlumen: the delivery buffer is full (%d calls); dropping new usage events",
+            self.options.max_queue_size,
+        )
+
+    def _submit_inline(self, call: LLMCall) -> None:
+        """sync=True (or after shutdown): build, store, and (sync) send on the caller's thread."""
+        with self._lock:
+            self._counts["emitted"] += 1
+        built = self._build(call)
+        if built is None:
+            return
+        key, body = built
+        # While a backoff is in force (the last attempt failed) the event only goes to the store: the
+        # sender retries it, and the caller is not held up by a service that is known to be failing.
+        send_now = self._sync and time.monotonic() >= self._retry_at
+        rows = self._store_items([(key, body)], claim=send_now)
+        if not send_now or not rows:
+            self._ensure_sender()
+            return
+        if not self._deliver(rows, max_attempts=1):
+            self._ensure_sender()
+
+    # ------------------------------------------------------------------------------------- threads
+
+    def _start_threads(self) -> None:
+        with self._lock:
+            if self._writer is not None or self._closed:
+                return
+            writer = threading.Thread(target=self._writer_loop, name="bearlumen-writer", daemon=True)
+            try:
+                writer.start()
+            except RuntimeError:  # interpreter shutting down: no new threads; callers drain inline
+                logger.debug("bearlumen: cannot start the writer thread", exc_info=True)
+                return
+            self._writer = writer
+        self._ensure_sender()
+
+    def _ensure_sender(self) -> None:
+        with self._lock:
+            if self._sender is not None or self._closed or self._stop.is_set():
+                return
+            sender = threading.Thread(target=self._sender_loop, name="bearlumen-sender", daemon=True)
+            try:
+                sender.start()
+            except RuntimeError:
+                logger.debug("bearlumen: cannot start the sender thread", exc_info=True)
+                return
+            self._sender = sender
+
+    def _writer_loop(self) -> None:
+        """Group commits. While calls keep coming (one within ``_IDLE_AFTER`` s) the writer polls every
+        ``commit_interval`` and callers never have to wake it (waking a thread costs the caller ~10-40
+        µs); once idle it sleeps until the next call wakes it, and then gathers for one interval."""
+        last_work = -1e18
+        polled = False
+        while True:
+            try:
+                self._wake.clear()
+                if self._buffer or self._unwritten:
+                    if not polled and not self._urgent.is_set() and not self._stop.is_set():
+                        self._urgent.wait(self.options.commit_interval)
+                    self._urgent.clear()
+                    self._write_buffer()
+                    last_work = time.monotonic()
+                    polled = False
+                    if self._unwritten:  # the store refused: try again a little later
+                        self._stop.wait(0.5)
+                    continue
+                if self._stop.is_set():
+                    return
+                if time.monotonic() - last_work < _IDLE_AFTER:
+                    self._polling = True
+                    if self._urgent.wait(self.options.commit_interval):
+                        self._urgent.clear()  # anything it announced is in the buffer: seen next turn
+                    polled = True
+                    continue
+                self._polling = False  # callers wake it from now on
+                polled = False
+                if not self._buffer:  # (re-checked after publishing the flag: no call is missed)
+                    self._wake.wait(1.0)
+            except Exception:
+                logger.warning("bearlumen: delivery writer error", exc_info=True)
+                self._stop.wait(0.5)
+
+    def _sender_loop(self) -> None:
+        next_send = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._sender_wake.clear()
+                urgent = self._flushing > 0 or self._deadline is not None
+                now = time.monotonic()
+                if now < self._retry_at:
+                    self._stop.wait(self._retry_at - now)
+                    continue
+                if not urgent and now < next_send and self._store.pending() < self.options.max_batch_size:
+                    self._sender_wake.wait(next_send - now)
+                    continue
+                rows = self._store.claim(self.options.max_batch_size)
+                if not rows:
+                    self._sender_wake.wait(self.options.poll_interval)
+                    continue
+                self._deliver(rows)
+                next_send = time.monotonic() + self.options.send_interval
+            except Exception as exc:
+                self._note_error(exc)
+                logger.warning("bearlumen: delivery sender error", exc_info=True)
+                self._stop.wait(min(self.options.max_backoff, 1.0))
+
+    # ------------------------------------------------------------------------------------- writing
+
+    def _build(self, call: LLMCall) -> Optional[Tuple[str, str]]:
+        """``(idempotency key, event JSON)``; the key is fixed here, before the first send."""
+        try:
+            key = idempotency_key(call)
+        except Exception:
+            logger.debug("bearlumen: no idempotency key for a call", exc_info=True)
+            with self._lock:
+                self._counts["build_errors"] += 1
+            return None
+        event: Optional[Dict[str, Any]] = None
+        for prices in (self._prices, _Unpriced()):
+            try:
+                event = build_event(call, prices, key)  # type: ignore[arg-type]
+                break
+            except Exception:
+                logger.debug("bearlumen: building the event failed", exc_info=True)
+        if event is None:
+            with self._lock:
+                self._counts["build_errors"] += 1
+            return None
+        try:
+            from bearlumen._http import encode_json
+
+            body = encode_json(event).decode("utf-8")
+        except Exception:
+            body = json.dumps(event, default=str, separators=(",", ":"))
+        return key, body
+
+    def _write_buffer(self) -> None:
+        """Move everything in the buffer into the store, signalling markers in order."""
+        buffer = self._buffer
+        items: List[Tuple[str, str]] = []
+        taken = 0
+        while buffer:
+            try:
+                item = buffer.popleft()
+            except IndexError:
+                break
+            if isinstance(item, _Marker):
+                self._store_items(items)
+                items = []
+                item.ok = not self._unwritten
+                item.watermark = self._safe_watermark()
+                item.done.set()
+                continue
+            taken += 1
+            built = self._build(item)
+            if built is not None:
+                items.append(built)
+            if len(items) >= self.options.max_batch_size:
+                self._store_items(items)
+                items = []
+        with self._lock:
+            self._counts["emitted"] += taken
+        self._store_items(items)
+
+    def _store_items(self, items: List[Tuple[str, str]], *, claim: bool = False) -> List[Row]:
+        """Write built events (after any the store refused earlier); returns the stored rows."""
+        with self._write_lock:
+            return self._store_items_locked(items, claim)
+
+    def _store_items_locked(self, items: List[Tuple[str, str]], claim: bool) -> List[Row]:
+        if self._unwritten:
+            items = self._unwritten + items
+            self._unwritten = []
+        if not items:
+            return []
+        try:
+            result = self._store.append(items, claim=claim)
+        except Exception as exc:
+            self._note_error(exc)
+            self._warn("spool_write", "bearlumen: cannot write to the delivery spool: %s", exc)
+            keep = self.options.max_queue_size  # kept for the next try; beyond: drop newest
+            self._unwritten = items[:keep]
+            lost = len(items) - len(self._unwritten)
+            if lost:
+                with self._lock:
+                    self._counts["dropped_queue_full"] += lost
+            return []
+        full = "dropped_spool_full" if isinstance(self._store, Spool) else "dropped_queue_full"
+        with self._lock:
+            self._counts["spooled"] += len(result.rows)
+            self._counts[full] += result.dropped
+        if result.dropped:
+            self._warn(
+                "store_full",
+                "bearlumen: the delivery %s is full; dropped %d new usage event(s) (policy: drop newest)",
+                "spool" if full == "dropped_spool_full" else "memory queue",
+                result.dropped,
+            )
+        if result.rows:
+            self._sender_wake.set()
+        return result.rows
+
+    def _safe_watermark(self) -> int:
+        try:
+            return self._store.watermark()
+        except Exception:
+            logger.debug("bearlumen: reading the spool watermark failed", exc_info=True)
+            return 0
+
+    # ------------------------------------------------------------------------------------- sending
+
+    def _deliver(self, rows: List[Row], max_attempts: Optional[int] = None) -> bool:
+        """Send ``rows`` until acknowledged (or rejected); False if left in the store for later."""
+        work: List[List[Row]] = [rows]
+        attempts = 0
+        while work:
+            batch = work.pop()
+            try:
+                batch = self._store.renew(batch)
+            except Exception as exc:
+                self._note_error(exc)
+            if not batch:
+                continue
+            outcome = self._send_once(batch)
+            if outcome is None:
+                continue  # acknowledged
+            if outcome is _SPLIT:
+                half = len(batch) // 2
+                work.extend([batch[half:], batch[:half]])
+                continue
+            if isinstance(outcome, list):  # invalid events dropped: resend the rest at once
+                if outcome:
+                    work.append(outcome)
+                continue
+            delay = float(outcome)
+            attempts += 1
+            leftover = [row for part in work for row in part] + batch
+            self._retry_at = time.monotonic() + delay
+            with self._lock:
+                self._counts["retries"] += 1  # these events will be sent again (here, or later)
+            if (max_attempts is not None and attempts >= max_attempts) or not self._can_wait(delay):
+                self._release(leftover)
+                return False
+            try:
+                self._store.renew(leftover, extra=delay)
+            except Exception as exc:
+                self._note_error(exc)
+            if self._stop.wait(delay):
+                self._release(leftover)
+                return False
+            work.append(batch)
+        return True
+
+    def _can_wait(self, delay: float) -> bool:
+        if self._stop.is_set():
+            return False
+        deadline = self._deadline
+        return deadline is None or time.monotonic() + delay < deadline
+
+    def _release(self, rows: Sequence[Row]) -> None:
+        try:
+            self._store.release(rows)
+        except Exception as exc:
+            self._note_error(exc)
+
+    def _attempt_timeout(self) -> Optional[float]:
+        deadline = self._deadline
+        if deadline is None:
+            return None
+        return max(0.2, deadline - time.monotonic())
+
+    def _send_once(self, batch: List[Row]) -> Any:
+        """One request. None: acknowledged; _SPLIT; a list: the rows left after dropping invalid ones;
+        a float: retry the same rows after that many seconds."""
+        from bearlumen._exceptions import BearLumenError, RateLimitError
+
+        try:
+            events = [json.loads(row.body) for row in batch]
+        except ValueError:
+            events = None
+        if events is None:  # a corrupt row (cannot happen unless the file was edited): isolate it
+            if len(batch) > 1:
+                return _SPLIT
+            self._reject(batch, "corrupt", "the spooled event is not valid JSON")
+            return []
+        try:
+            answer = self._transport.send(events, self._attempt_timeout())
+        except RateLimitError as exc:
+            self._failed(exc)
+            return self._backoff.next_delay(exc.retry_after)
+        except BearLumenError as exc:
+            status = exc.status_code
+            if exc.code in _INVALID_CODES and status in (None, 400, 413, 422):
+                return self._invalid(batch, exc)
+            self._failed(exc)
+            if status is not None and 400 <= status < 500 and status != 408:
+                self._warn(
+                    f"http_{status}",
+                    "bearlumen: the service refuses usage events (%s); they stay queued and delivery "
+                    "is retried (check the API key and base URL)",
+                    exc,
+                )
+            return self._backoff.next_delay()
+        except Exception as exc:
+            self._failed(exc)
+            return self._backoff.next_delay()
+        self._acknowledged(batch, answer)
+        return None
+
+    def _failed(self, exc: BaseException) -> None:
+        self._failing = True
+        self._note_error(exc)
+        logger.debug("bearlumen: delivery attempt failed: %s", exc)
+
+    def _invalid(self, batch: List[Row], exc: Any) -> Any:
+        """A 400: drop the events the service named, or split the batch to find them."""
+        self._failing = False
+        errors = exc.errors if isinstance(getattr(exc, "errors", None), list) else None
+        if exc.code == "batch_too_large" and len(batch) > 1:
+            return _SPLIT
+        bad: Dict[int, Dict[str, Any]] = {}
+        if exc.code == "invalid_batch" and errors:
+            for item in errors:
+                index = item.get("index") if isinstance(item, dict) else None
+                if isinstance(index, int) and 0 <= index < len(batch):
+                    bad.setdefault(index, item)
+        if not bad:
+            if len(batch) > 1:
+                return _SPLIT
+            bad = {0: {"code": exc.code or "invalid_request", "message": exc.message}}
+        for index, item in sorted(bad.items()):
+            code = str(item.get("code") or exc.code or "invalid_request")
+            message = str(item.get("message") or exc.message)
+            self._reject([batch[index]], code, message)
+        return [row for i, row in enumerate(batch) if i not in bad]
+
+    def _reject(self, rows: List[Row], code: str, message: str) -> None:
+        try:
+            self._store.reject(rows, code, message)
+        except Exception as exc:
+            self._note_error(exc)
+            return
+        with self._lock:
+            self._counts["dropped_invalid"] += len(rows)
+            self._last_invalid = {"idempotency_key": rows[-1].key, "code": code, "message": message}
+            self._last_error = f"invalid event ({code}): {message}"
+        self._warn(
+            "invalid",
+            "bearlumen: the service rejected %d usage event(s) as invalid (%s: %s); dropped",
+            len(rows),
+            code,
+            message,
+        )
+        self._notify_progress()
+
+    def _acknowledged(self, batch: List[Row], answer: Dict[str, Any]) -> None:
+        self._failing = False
+        self._retry_at = 0.0
+        self._backoff.reset()
+        results = answer.get("results")
+        if isinstance(results, list) and len(results) == len(batch):
+            recorded = sum(1 for r in results if isinstance(r, dict) and r.get("recorded"))
+        else:
+            recorded = int(answer.get("recorded_count") or 0)
+        try:
+            self._store.ack(batch)
+        except Exception as exc:  # the rows come back when the lease ends: resent, answered "duplicate"
+            self._note_error(exc)
+        with self._lock:
+            self._counts["delivered"] += recorded
+            self._counts["duplicates"] += len(batch) - recorded
+            self._counts["batches"] += 1
+        self._notify_progress()
+
+    def _notify_progress(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    # ------------------------------------------------------------------------------------- flush / stop
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Block until everything submitted before this call is acknowledged, or ``timeout`` seconds
+        (``None``: ``flush_timeout``) pass. True when it all was. Never raises."""
+        try:
+            return self._flush(self.options.flush_timeout if timeout is None else timeout)
+        except Exception:
+            logger.debug("bearlumen: flush failed", exc_info=True)
+            return False
+
+    def _flush(self, timeout: float) -> bool:
+        current = threading.current_thread()
+        if current is self._writer or current is self._sender:
+            return False
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            self._flushing += 1
+        try:
+            writer_alive = self._writer is not None and self._writer.is_alive()
+            if self._buffer and not writer_alive:
+                self._start_threads()
+                writer_alive = self._writer is not None and self._writer.is_alive()
+            if writer_alive:
+                marker = _Marker()
+                self._buffer.append(marker)
+                self._wake.set()
+                self._urgent.set()
+                if not marker.done.wait(max(0.0, deadline - time.monotonic())):
+                    return False
+                ok, watermark = marker.ok, marker.watermark
+            else:  # no writer (sync mode, never started, or exiting): write inline
+                self._write_buffer()
+                ok, watermark = not self._unwritten, self._store.watermark()
+            sender = self._sender
+            if sender is None or not sender.is_alive():
+                self._ensure_sender()
+                sender = self._sender
+            if sender is None or not sender.is_alive():
+                return self._drain_inline(watermark, deadline) and ok
+            self._sender_wake.set()
+            while self._store.pending_upto(watermark):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not sender.is_alive():
+                    return False
+                with self._progress:
+                    self._progress.wait(min(0.1, remaining))
+            return ok
+        finally:
+            with self._lock:
+                self._flushing -= 1
+
+    def _drain_inline(self, watermark: int, deadline: float) -> bool:
+        """Deliver on the calling thread (no sender thread can run, e.g. at interpreter exit)."""
+        saved = self._deadline
+        self._deadline = deadline if saved is None else min(saved, deadline)
+        try:
+            while self._store.pending_upto(watermark):
+                if time.monotonic() >= deadline:
+                    return False
+                rows = self._store.claim(self.options.max_batch_size)
+                if not rows:
+                    return not self._store.pending_upto(watermark)
+                if not self._deliver(rows):
+                    return False
+            return True
+        finally:
+            self._deadline = saved
+
+    def shutdown(self, timeout: Optional[float] = None) -> None:
+        """Deliver what is pending within ``timeout`` (``None``: ``shutdown_timeout``), then stop.
+
+        The buffer always goes to the store first; what is not delivered by the deadline stays in the
+        spool for the next process (with ``spool=False`` it is lost, and counted in the warning).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            budget = self.options.shutdown_timeout if timeout is None else max(0.0, timeout)
+            deadline = time.monotonic() + budget
+            self._deadline = deadline
+            durable = isinstance(self._store, Spool)
+            if durable and self._failing:
+                # the service is failing right now: make sure everything is in the spool, and leave
+                # the delivery to the next process rather than delay this exit
+                self._flush_to_store(deadline)
+            else:
+                self.flush(budget)
+        except Exception:
+            logger.debug("bearlumen: shutdown flush failed", exc_info=True)
+        finally:
+            self._stop_threads(deadline)
+        forking.unregister(self)
+
+    def _flush_to_store(self, deadline: float) -> None:
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            marker = _Marker()
+            self._buffer.append(marker)
+            self._wake.set()
+            self._urgent.set()
+            marker.done.wait(max(0.0, deadline - time.monotonic()))
+        else:
+            self._write_buffer()
+
+    def _stop_threads(self, deadline: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._urgent.set()
+        self._sender_wake.set()
+        alive = False
+        for thread in (self._writer, self._sender):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.05, deadline - time.monotonic()) + 0.5)
+                alive = alive or thread.is_alive()
+        if self._buffer:
+            self._write_buffer()
+        try:
+            self._store.release_all()
+        except Exception:
+            logger.debug("bearlumen: releasing spool leases failed", exc_info=True)
+        pending = self.pending()
+        if pending and isinstance(self._store, Spool):
+            logger.warning(
+                "bearlumen: %d undelivered usage event(s) stay in the spool %s; the next process that "
+                "opens it delivers them",
+                pending,
+                self._store.path,
+            )
+        elif pending:
+            logger.warning("bearlumen: %d undelivered usage event(s) lost at shutdown (spool=False)", pending)
+        if not alive:
+            try:
+                self._store.close()
+            except Exception:
+                logger.debug("bearlumen: closing the spool failed", exc_info=True)
+            self._transport.close()
+
+    # ------------------------------------------------------------------------------------- fork
+
+    def before_fork(self) -> None:
+        self._lock.acquire()
+        self._store.lock.acquire()
+
+    def after_fork_in_parent(self) -> None:
+        self._store.lock.release()
+        self._lock.release()
+
+    def after_fork_in_child(self) -> None:
+        old = self._store
+        try:
+            self._store = old.after_fork_in_child()
+        except Exception:
+            logger.warning("bearlumen: cannot reopen the spool after fork; memory only", exc_info=True)
+            self._store = MemoryStore(self.options.max_memory_events)
+        self._transport = self._transport.after_fork_in_child()
+        closed = self._closed
+        self._init_runtime()
+        self._closed = closed
+
+    # ------------------------------------------------------------------------------------- stats
+
+    def pending(self) -> int:
+        try:
+            stored = self._store.pending()
+        except Exception:
+            stored = 0
+        return stored + sum(1 for item in list(self._buffer) if not isinstance(item, _Marker))
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters of this process's exporter (a forked child starts from zero)."""
+        with self._lock:
+            counts: Dict[str, Any] = dict(self._counts)
+            counts["last_error"] = self._last_error
+            counts["last_invalid"] = dict(self._last_invalid) if self._last_invalid else None
+        counts["emitted"] += sum(1 for item in list(self._buffer) if not isinstance(item, _Marker))
+        counts["pending"] = self.pending()
+        counts["spool_path"] = self._store.path
+        counts["mode"] = "sync" if self._sync else ("strict" if self.options.strict else "background")
+        return counts
+
+    def _note_error(self, exc: BaseException) -> None:
+        text = str(exc) or type(exc).__name__
+        with self._lock:
+            self._last_error = f"{type(exc).__name__}: {text}"[:500]
+
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        last, suppressed = self._warned.get(kind, (-1e18, 0))
+        if now - last < self.options.warn_interval:
+            self._warned[kind] = (last, suppressed + 1)
+            return
+        self._warned[kind] = (now, 0)
+        if suppressed:
+            message += f" ({suppressed} similar warning(s) suppressed)"
+        logger.warning(message, *args)
