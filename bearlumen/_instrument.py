@@ -31,6 +31,7 @@ INTEGRATIONS = ("openai", "anthropic", "langchain")
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
 _installed: List[str] = []
+_settings: Dict[str, Dict[str, Any]] = {}  # keyword arguments of each integration's install()
 
 
 def instrument(
@@ -42,6 +43,7 @@ def instrument(
     pricing: Optional[Mapping[str, Any]] = None,
     spool: Union[bool, str] = True,
     sync: bool = False,
+    langgraph_node_as_agent: bool = True,
     **delivery_options: Any,
 ) -> None:
     """Patch the installed LLM libraries and start delivering their usage to Bear Lumen.
@@ -52,6 +54,7 @@ def instrument(
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
+    langgraph_node_as_agent: inside a LangGraph graph, bill a call with no agent scope to its graph node.
     delivery_options: tuning of the exporter (see `bearlumen.delivery.exporter.DeliveryOptions`).
     """
     global _exporter
@@ -69,6 +72,7 @@ def instrument(
             client, PriceBook.from_config(pricing), spool=spool, sync=sync, **delivery_options
         )
         record.set_sink(_exporter)
+        _settings["langchain"] = {"node_as_agent": langgraph_node_as_agent}
         for name in integrations if integrations is not None else INTEGRATIONS:
             _install(name)
 
@@ -117,7 +121,7 @@ def _install(name: str) -> None:
     if name not in INTEGRATIONS:
         raise ValueError(f"unknown integration {name!r}; choose from {', '.join(INTEGRATIONS)}")
     try:
-        importlib.import_module(f"bearlumen.integrations.{name}").install()
+        importlib.import_module(f"bearlumen.integrations.{name}").install(**_settings.get(name, {}))
     except Exception:
         # A broken integration must never stop the app (or the other integrations).
         logger.warning("bearlumen: could not instrument %s", name, exc_info=True)

@@ -16,6 +16,7 @@ from bearlumen.integrations import langchain as lc
 from langchain_core.tracers import context as lc_context
 from langchain_openai import ChatOpenAI
 
+import bearlumen
 from tests.support.cassettes import replay
 from tests.support.sinks import ListSink
 
@@ -146,3 +147,20 @@ def test_import_hook_never_breaks_the_applications_import() -> None:
         lc._on_import(Broken())  # logged at debug level, never raised
     finally:
         lc.uninstall()
+
+
+def test_instrument_passes_the_node_as_agent_switch_to_the_handler() -> None:
+    from bearlumen.integrations import langchain as integration
+
+    try:
+        # Nothing is emitted here, so the unreachable service is never contacted.
+        bearlumen.instrument(
+            api_key="blm_unused", base_url="http://127.0.0.1:9", spool=False, langgraph_node_as_agent=False
+        )
+        assert integration.settings() == {"node_as_agent": False}
+        bearlumen.uninstrument()
+        bearlumen.instrument(api_key="blm_unused", base_url="http://127.0.0.1:9", spool=False)
+        assert integration.settings() == {"node_as_agent": True}
+    finally:
+        bearlumen.uninstrument()
+        integration.configure(node_as_agent=True)
