@@ -3,11 +3,13 @@
 The user must get the very object the library returned (same type, same helpers, `with`, `close()`),
 so instead of wrapping a stream in a proxy we swap the generator it iterates (`_iterator`) for one that
 hands each item to an observer on its way to the user. The observer is told once that the stream ended,
-however it ended: exhausted, `break` then garbage collection, `close()`, `with` exit, or an exception.
+however it ended: exhausted, `break` then garbage collection, `close()`, `with` exit, an exception, or
+dropped without ever being iterated (a generator never started never runs its `finally`, so a
+`weakref.finalize` on the stream ends the observer then).
 
 openai's and anthropic's `Stream` / `AsyncStream` both iterate a private `_iterator` generator. If a
-future release drops it, `observe_*` returns False and the caller meters the call as unavailable
-rather than touch an object it does not understand.
+future release drops it, `observe_*` ends the observer at once (`end(False)`: the call is recorded, its
+usage unavailable) and returns False, rather than touch an object it does not understand.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ logger = logging.getLogger("bearlumen")
 
 
 class StreamObserver:
-    """Receives a stream's items and its end; subclasses accumulate usage and emit one event."""
+    """Receives a stream's items and its end; subclasses accumulate usage and emit one event.
+
+    An observer must not hold a reference to its stream: the stream's finalizer holds the observer, so
+    such a reference would keep the stream alive until interpreter exit.
+    """
 
     __slots__ = ("_ended",)
 
@@ -113,17 +119,29 @@ def _chain_close(stream: Any, name: str, observer: StreamObserver, is_async: boo
         setattr(stream, name, close_then_end)
 
 
+def _end_when_dropped(stream: Any, observer: StreamObserver) -> None:
+    # A stream dropped without ever being iterated: its generator never started, so its `finally` never
+    # runs. `end` is idempotent, so this is a no-op for a stream that ended otherwise first.
+    weakref.finalize(stream, observer.end, False)
+
+
 def observe_sync_stream(stream: Any, observer: StreamObserver) -> bool:
-    """Route `stream`'s items through `observer`; False (and nothing changed) if its shape is unknown."""
+    """Route `stream`'s items through `observer`, which is told once when the stream ends.
+
+    False if the stream's shape is unknown: the observer is ended at once (`end(False)`).
+    """
     source = _current_iterator(stream)
     if source is None or not hasattr(source, "__next__"):
-        logger.debug("bearlumen: unknown stream type %s; not metered", type(stream).__name__)
+        logger.debug("bearlumen: unknown stream type %s; usage unavailable", type(stream).__name__)
+        observer.end(False)
         return False
     try:
         stream._iterator = _observed(source, observer)
         _chain_close(stream, "close", observer, is_async=False)
+        _end_when_dropped(stream, observer)
     except Exception:
         logger.debug("bearlumen: could not observe %s", type(stream).__name__, exc_info=True)
+        observer.end(False)
         return False
     return True
 
@@ -132,13 +150,16 @@ def observe_async_stream(stream: Any, observer: StreamObserver) -> bool:
     """The async twin of :func:`observe_sync_stream`."""
     source = _current_iterator(stream)
     if source is None or not hasattr(source, "__anext__"):
-        logger.debug("bearlumen: unknown async stream type %s; not metered", type(stream).__name__)
+        logger.debug("bearlumen: unknown async stream type %s; usage unavailable", type(stream).__name__)
+        observer.end(False)
         return False
     try:
         stream._iterator = _aobserved(source, observer)
         for name in ("close", "aclose"):
             _chain_close(stream, name, observer, is_async=True)
+        _end_when_dropped(stream, observer)
     except Exception:
         logger.debug("bearlumen: could not observe %s", type(stream).__name__, exc_info=True)
+        observer.end(False)
         return False
     return True

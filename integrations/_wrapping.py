@@ -28,6 +28,8 @@ An integration lists what it patches as data and hands the list to a :class:`Pat
 - A class whose body copies a patched method (`create = Base.create`) while installed holds our wrapper
   (bound to the class). It is not wrapped again, and `uninstall()` gives it the original function, as
   the class would hold had it been defined without instrumentation.
+- :class:`StaleHelperRebind` (set by an `AttributePatch` built with :func:`rebind_stale_helpers`) meters
+  the `with_raw_response` / `with_streaming_response` helpers a client built before `install()`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import contextlib
 import logging
 import sys
 import threading
+import types
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -211,4 +214,82 @@ class PatchSet:
             setattr(applied.owner, applied.name, applied.previous)
 
 
-__all__ = ["MISSING", "AttributePatch", "FunctionPatch", "Patch", "PatchSet", "Wrapper"]
+# -- with_raw_response / with_streaming_response helpers built before install() ----------------------------
+
+
+class StaleHelperRebind:
+    """Class attribute of an `XWithRawResponse` / `XWithStreamingResponse` helper while installed.
+
+    openai and anthropic build these helpers once per resource instance (`with_raw_response` is a cached
+    property), and the helper's `__init__` stores in its instance `__dict__` each method wrapped around
+    the resource's *bound* method of that moment. One built before `install()` holds the unpatched method
+    and would bypass metering; this data descriptor, which takes precedence over the instance `__dict__`,
+    hands out `rebuild(current)`: the helper method rebuilt around the resource's method as it is now.
+    Helpers built after `install()` (and everything while `is_enabled()` is false) are returned as they
+    are. No instance is changed, so removing the descriptor (`uninstall()`) restores the original
+    behaviour exactly.
+    """
+
+    def __init__(self, name: str, rebuild: Callable[[Any], Any], is_enabled: Callable[[], bool]) -> None:
+        self.name = name
+        self.rebuild = rebuild
+        self.is_enabled = is_enabled
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        try:
+            stored = instance.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+        if self.is_enabled():
+            try:
+                bound = getattr(stored, "__wrapped__", None)
+                if type(bound) is types.MethodType:
+                    current = getattr(bound.__self__, self.name)
+                    if type(current) is not types.MethodType:  # the class method is wrapped now
+                        return self.rebuild(current)
+            except Exception:
+                logger.debug("bearlumen: could not rebind %s", self.name, exc_info=True)
+        return stored
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.name] = value
+
+    def __delete__(self, instance: Any) -> None:
+        try:
+            del instance.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+def rebind_stale_helpers(
+    rebuilder: Callable[[], Callable[[Any], Any]], is_enabled: Callable[[], bool]
+) -> Callable[[Any, str, Any], Any]:
+    """An `AttributePatch` factory that puts a :class:`StaleHelperRebind` on a helper class.
+
+    `rebuilder()` returns the library function that builds the helper's method around a resource method
+    (e.g. ``to_raw_response_wrapper``); it is called at patch time, once the library is imported. The
+    helpers set their methods per instance in `__init__`, so the class normally has no such attribute: a
+    class that defines it itself, or whose `__init__` never sets it, has nothing to rebind (skipped).
+    """
+
+    def factory(owner: Any, name: str, previous: Any) -> Any:
+        code = getattr(getattr(owner, "__init__", None), "__code__", None)
+        if previous is not MISSING or code is None or name not in code.co_names:
+            return MISSING
+        return StaleHelperRebind(name, rebuilder(), is_enabled)
+
+    return factory
+
+
+__all__ = [
+    "MISSING",
+    "AttributePatch",
+    "FunctionPatch",
+    "Patch",
+    "PatchSet",
+    "StaleHelperRebind",
+    "Wrapper",
+    "rebind_stale_helpers",
+]

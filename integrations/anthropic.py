@@ -23,7 +23,7 @@ Which call is metered where (verified on anthropic 2.14; each path reaches exact
   closed, anything else is recorded at close with `usage_source="unavailable"`.
 - Both helpers are built per resource the first time they are accessed, around the method as it was
   then. One built before `install()` (a client used before `instrument()`, LangChain's ChatAnthropic) is
-  rebuilt around the wrapped method when it is accessed while installed (see `_RebindStale`).
+  rebuilt around the wrapped method when it is accessed while installed (see `_wrapping.StaleHelperRebind`).
 
 Provider: "aws" for Bedrock clients, "vertex" for Vertex (the price book prices it with Google's list),
 else "anthropic". Tokens (non-overlapping buckets, see `TokenUsage`): Anthropic's `input_tokens` already
@@ -44,13 +44,9 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-import types
 import weakref
 from time import perf_counter
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
-
-import wrapt
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from bearlumen.metering.record import (
     USAGE_FROM_RESPONSE,
@@ -68,7 +64,7 @@ from ._streams import (
     observe_async_stream,
     observe_sync_stream,
 )
-from ._wrapping import FunctionPatch, PatchSet
+from ._wrapping import AttributePatch, FunctionPatch, Patch, PatchSet, rebind_stale_helpers
 
 logger = logging.getLogger("bearlumen")
 
@@ -515,8 +511,7 @@ class _MessageStreamObserver(StreamObserver):
     """Accumulates one streamed message's usage and emits it once, when the stream ends.
 
     Emits at `message_stop` (the usage is final then), or at the end of the stream however it ends, with
-    the usage seen so far. It holds no reference to the stream, so dropping the stream drops it too; if the
-    stream was never iterated, `__del__` records the call then.
+    the usage seen so far (a stream dropped without being iterated is ended by `_streams`).
     """
 
     __slots__ = (
@@ -589,13 +584,6 @@ class _MessageStreamObserver(StreamObserver):
             self._attribution,
         )
 
-    def __del__(self) -> None:
-        # Not contextlib.suppress: at interpreter exit module globals (logging too) may be gone already.
-        try:  # noqa: SIM105
-            self.end(False)
-        except BaseException:
-            pass
-
 
 def _observe(stream: Any, provider: str, model_requested: Any, start: float) -> None:
     """Meter a raw event stream in place, once (a stream `create` observes may reach a manager later)."""
@@ -606,12 +594,8 @@ def _observe(stream: Any, provider: str, model_requested: Any, start: float) -> 
     except Exception:  # cannot be marked: still metered (only a manager around it could meter it again)
         logger.debug("bearlumen: cannot mark %s as observed", type(stream).__name__, exc_info=True)
     observer = _MessageStreamObserver(provider, model_requested, start)
-    if isinstance(stream, _sdk().async_stream):
-        observed = observe_async_stream(stream, observer)
-    else:
-        observed = observe_sync_stream(stream, observer)
-    if not observed:
-        observer.end(False)  # a stream we cannot watch: the call is recorded, its usage unavailable
+    observe = observe_async_stream if isinstance(stream, _sdk().async_stream) else observe_sync_stream
+    observe(stream, observer)  # a stream it cannot watch is recorded at once, usage unavailable
 
 
 # -- with_streaming_response -------------------------------------------------------------------------------
@@ -679,7 +663,12 @@ class _ResponseWatch:
 def _watch_streaming_response(
     response: Any, provider: str, model_requested: Any, start: float, is_async: bool
 ) -> None:
-    """Meter a `with_streaming_response` call without reading its body: follow parse() and close()."""
+    """Meter a `with_streaming_response` call without reading its body: follow parse() and close().
+
+    Not shared with openai.py's `_Session`, which does a different job: it patches `APIResponse` at class
+    level and also meters parse errors, non-streamed bodies at parse(), SSE bodies read whole, and
+    responses dropped unclosed; this meters only a parsed stream or a JSON body read before close().
+    """
     if not hasattr(response, "http_response"):
         return
     watch = _ResponseWatch(provider, model_requested, start)
@@ -728,113 +717,36 @@ def _guarded(function: Callable[[Any], None], argument: Any) -> None:
         logger.debug("bearlumen: metering an anthropic streaming response failed", exc_info=True)
 
 
-# -- with_raw_response / with_streaming_response built before install() -----------------------------------
-
-
-class _RebindStale:
-    """Class attribute of an `XWithRawResponse` / `XWithStreamingResponse` helper while installed.
-
-    anthropic builds these helpers once per resource instance (`with_raw_response` is a cached property),
-    around the *bound* method of that moment. One built before `install()` holds the unpatched method and
-    would bypass metering; this data descriptor, which takes precedence over the helper's instance
-    `__dict__`, hands out the method rebuilt around the resource's method as it is now. Helpers built
-    after `install()` are returned as they are. No instance is changed, so removing the descriptor
-    (`uninstall()`) restores the original behaviour exactly.
-    """
-
-    def __init__(self, name: str, builder: Callable[[Any], Any]) -> None:
-        self.name = name
-        self.builder = builder
-
-    def __get__(self, instance: Any, owner: Any = None) -> Any:
-        if instance is None:
-            return self
-        try:
-            stored = instance.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
-        if _enabled:
-            try:
-                bound = getattr(stored, "__wrapped__", None)
-                if type(bound) is types.MethodType:
-                    current = getattr(bound.__self__, self.name)
-                    if type(current) is not types.MethodType:  # the class method is wrapped now
-                        return self.builder(current)
-            except Exception:
-                logger.debug("bearlumen: could not rebind %s", self.name, exc_info=True)
-        return stored
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        instance.__dict__[self.name] = value
-
-    def __delete__(self, instance: Any) -> None:
-        try:
-            del instance.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
-
-
-# The helpers' methods are set per instance in their __init__, so the class has no attribute to patch;
-# `_wrapping.AttributePatch` resolves the attribute before patching, so these descriptors are put in place
-# here, with the same guarantees: a post-import hook per module, idempotent, and removed exactly.
-_rebind_lock = threading.RLock()
-_rebind_hooked: Set[str] = set()
-_rebinds_applied: List[Tuple[type, str, _RebindStale]] = []
-
-
-def _install_rebinds() -> None:
-    with _rebind_lock:
-        for module_name in dict.fromkeys(module for module, _, _, _ in REBINDS):
-            if module_name not in _rebind_hooked:
-                _rebind_hooked.add(module_name)
-                wrapt.register_post_import_hook(_rebind_module, module_name)  # runs now if imported
-            elif module_name in sys.modules:
-                _rebind_module(sys.modules[module_name])
-
-
-def _rebind_module(module: Any) -> None:
-    with _rebind_lock:
-        if not _enabled:
-            return
-        for module_name, helper, attribute, builder in REBINDS:
-            if module_name != module.__name__:
-                continue
-            try:
-                owner = getattr(module, helper)
-                if attribute in vars(owner):
-                    continue  # the class defines it (or our descriptor is already there)
-                code = getattr(getattr(owner, "__init__", None), "__code__", None)
-                if code is None or attribute not in code.co_names:
-                    continue  # this helper does not set `attribute` per instance: nothing to rebind
-                from anthropic import _response
-
-                descriptor = _RebindStale(attribute, getattr(_response, builder))
-                setattr(owner, attribute, descriptor)
-            except Exception:
-                logger.debug("bearlumen: cannot rebind %s.%s", helper, attribute, exc_info=True)
-                continue
-            _rebinds_applied.append((owner, attribute, descriptor))
-
-
-def _uninstall_rebinds() -> None:
-    with _rebind_lock:
-        while _rebinds_applied:
-            owner, attribute, descriptor = _rebinds_applied.pop()
-            if vars(owner).get(attribute) is descriptor:  # else replaced since: not ours to remove
-                try:
-                    delattr(owner, attribute)
-                except Exception:
-                    logger.debug("bearlumen: cannot remove %s.%s", owner.__name__, attribute, exc_info=True)
-
-
 # -- install / uninstall -----------------------------------------------------------------------------------
 
 
-def _patches() -> List[FunctionPatch]:
-    return [
+def _is_enabled() -> bool:
+    return _enabled
+
+
+def _response_builder(name: str) -> Callable[[], Callable[[Any], Any]]:
+    def builder() -> Callable[[Any], Any]:
+        from anthropic import _response
+
+        function: Callable[[Any], Any] = getattr(_response, name)
+        return function
+
+    return builder
+
+
+def _patches() -> List[Patch]:
+    patches: List[Patch] = [
         FunctionPatch(module, f"{owner}.{attribute}", _WRAPPERS[how])
         for module, owner, attribute, how in TARGETS
     ]
+    # Helpers built before install() (see `_wrapping.StaleHelperRebind`).
+    patches += [
+        AttributePatch(
+            module, f"{helper}.{attribute}", rebind_stale_helpers(_response_builder(builder), _is_enabled)
+        )
+        for module, helper, attribute, builder in REBINDS
+    ]
+    return patches
 
 
 PATCHES = PatchSet("bearlumen.anthropic", _patches())
@@ -845,7 +757,6 @@ def install() -> None:
     global _enabled
     _enabled = True
     PATCHES.install()
-    _install_rebinds()
 
 
 def uninstall() -> None:
@@ -853,7 +764,6 @@ def uninstall() -> None:
     global _enabled
     _enabled = False
     PATCHES.uninstall()
-    _uninstall_rebinds()
     _restore_copies()
 
 

@@ -30,7 +30,7 @@ call                                       operation              usage read fro
 A resource whose `with_raw_response` / `with_streaming_response` helper was built before `install()`
 (openai caches it per resource, around the then unpatched bound method; LangChain's ChatOpenAI does this
 on its first call) is still metered: while installed, a class-level descriptor on the helper classes
-hands out the helper rebuilt around the patched method (see `_RebindStale`).
+hands out the helper rebuilt around the patched method (see `_wrapping.StaleHelperRebind`).
 
 `AzureOpenAI` / `AsyncAzureOpenAI` calls are recorded with provider `"azure"`, `model_requested` = the
 deployment name (the client's `azure_deployment`, else the `model` argument) and `model` = the model the
@@ -77,7 +77,6 @@ import json
 import logging
 import threading
 import time
-import types
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -95,7 +94,7 @@ from bearlumen.metering.record import (
 from bearlumen.scopes import Attribution, current_attribution
 
 from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
-from ._wrapping import MISSING, AttributePatch, FunctionPatch, Patch, PatchSet
+from ._wrapping import AttributePatch, FunctionPatch, Patch, PatchSet, rebind_stale_helpers
 
 logger = logging.getLogger("bearlumen")
 
@@ -694,11 +693,7 @@ def _observe_stream(call: _Call, stream: Any, is_async: bool) -> None:
         else:
             stream._iterator = _without_usage_chunks(source, observer)
     observe = observe_async_stream if is_async else observe_sync_stream
-    if not observe(stream, observer):
-        observer.end(False)
-        return
-    # A stream dropped without ever being iterated never runs its generator's `finally`.
-    weakref.finalize(stream, observer.end, False)
+    observe(stream, observer)  # a stream it cannot watch is recorded at once, usage unavailable
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1008,58 +1003,12 @@ def _resolve_wrapper(method: Method) -> Callable[..., Any]:
     return resolving
 
 
-class _RebindStale:
-    """Class attribute of `XWithRawResponse` / `XWithStreamingResponse` while installed.
-
-    openai builds these helpers once per resource instance (`with_raw_response` is a cached property)
-    around the *bound* method of that moment. One built before `install()` holds the unpatched method
-    and would bypass metering; this data descriptor, which takes precedence over the helper's instance
-    `__dict__`, hands out a helper rebuilt around the method as it is now. Helpers built after
-    `install()` are returned as they are. Nothing of the instance is changed, so `uninstall()` (which
-    removes the descriptor) restores the original behaviour exactly.
-    """
-
-    def __init__(self, name: str, rewrap: Callable[[Any], Any]) -> None:
-        self.name = name
-        self.rewrap = rewrap
-
-    def __get__(self, instance: Any, owner: Any = None) -> Any:
-        if instance is None:
-            return self
-        try:
-            stored = instance.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
-        if _enabled:
-            try:
-                bound = getattr(stored, "__wrapped__", None)
-                if type(bound) is types.MethodType:
-                    current = getattr(bound.__self__, self.name)
-                    if type(current) is not types.MethodType:  # the class method is wrapped now
-                        return self.rewrap(current)
-            except Exception:
-                logger.debug("bearlumen: could not rebind %s", self.name, exc_info=True)
-        return stored
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        instance.__dict__[self.name] = value
-
-    def __delete__(self, instance: Any) -> None:
-        try:
-            del instance.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
+def _is_enabled() -> bool:
+    return _enabled
 
 
-def _rebind_factory(kind: str, name: str) -> Callable[[Any, str, Any], Any]:
-    def factory(owner: Any, attribute: str, previous: Any) -> Any:
-        init = getattr(owner, "__init__", None)
-        code = getattr(init, "__code__", None)
-        if previous is not MISSING or code is None or name not in code.co_names:
-            return MISSING  # this helper class does not set `name` per instance: nothing to rebind
-        return _RebindStale(name, _sdk().rewrappers[kind])
-
-    return factory
+def _rewrapper(kind: str) -> Callable[[], Callable[[Any], Any]]:
+    return lambda: _sdk().rewrappers[kind]
 
 
 def _patches() -> List[Patch]:
@@ -1071,11 +1020,8 @@ def _patches() -> List[Patch]:
         prefix = "Async" if method.is_async else ""
         for suffix in ("WithRawResponse", "WithStreamingResponse"):
             helper = f"{prefix}{base}{suffix}"
-            patches.append(
-                AttributePatch(
-                    method.module, f"{helper}.{method.name}", _rebind_factory(prefix + suffix, method.name)
-                )
-            )
+            factory = rebind_stale_helpers(_rewrapper(prefix + suffix), _is_enabled)
+            patches.append(AttributePatch(method.module, f"{helper}.{method.name}", factory))
     patches += [
         FunctionPatch("openai._response", "APIResponse.parse", _response_parse),
         FunctionPatch("openai._response", "APIResponse.close", _response_close),
