@@ -1,0 +1,226 @@
+"""The ``bearlumen`` command.
+
+    bearlumen serve [--host H] [--port P] [--database-url URL] [--rate-limit N] [--bootstrap-key-file F]
+    bearlumen keys create --tenant NAME      # prints only the key, for scripts
+    bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
+    bearlumen migrate
+
+``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
+each command, so ``bearlumen --help`` stays fast and the core SDK never imports them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any, Iterator, Optional
+
+import click
+
+__all__ = ["main"]
+
+_DB_HELP = (
+    "SQLAlchemy URL: sqlite:///path.db or postgresql://user:pass@host/db. "
+    "Default: $BEARLUMEN_HOME/bearlumen.db."
+)
+
+
+def _database_url(value: Optional[str]) -> str:
+    from bearlumen.server.dburl import default_database_url, normalize_database_url
+
+    return normalize_database_url(value) if value else default_database_url()
+
+
+def _database_option(func: Any) -> Any:
+    return click.option("--database-url", envvar="BEARLUMEN_DATABASE_URL", help=_DB_HELP)(func)
+
+
+@click.group()
+@click.version_option(package_name="bearlumen")
+def main() -> None:
+    """Bear Lumen: meter LLM spend per customer, agent and workflow."""
+
+
+@main.command()
+@click.option("--host", envvar="BEARLUMEN_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="BEARLUMEN_PORT", default=8787, show_default=True, type=int)
+@_database_option
+@click.option(
+    "--rate-limit",
+    envvar="BEARLUMEN_RATE_LIMIT",
+    type=float,
+    default=None,
+    help="Requests per second allowed per API key (burst of the same size). Off by default.",
+)
+@click.option(
+    "--bootstrap-key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="When the first key is created (empty database), also write it to this file (mode 0600).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(
+    host: str,
+    port: int,
+    database_url: Optional[str],
+    rate_limit: Optional[float],
+    bootstrap_key_file: Optional[str],
+    log_level: str,
+    access_log: bool,
+) -> None:
+    """Run the service (migrations are applied on start). Stops cleanly on SIGINT / SIGTERM."""
+    import uvicorn
+
+    from bearlumen.server.app import create_app
+    from bearlumen.server.dburl import display_url
+
+    url = _database_url(database_url)
+    if rate_limit is not None and rate_limit <= 0:
+        rate_limit = None  # 0 means off, as when unset
+    click.echo(f"Database: {display_url(url)}")
+    app = create_app(url, rate_limit=rate_limit)
+    _bootstrap_key(app.state.db, bootstrap_key_file)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    click.echo(f"Bear Lumen starting on http://{host}:{port}")
+    sys.stdout.flush()
+    try:
+        _server_class()(
+            config
+        ).run()  # SIGINT / SIGTERM: stop accepting, let in-flight requests finish, exit 0
+    finally:
+        app.state.close()
+    click.echo("Bear Lumen stopped.")
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown (exit status 130/143 and, for
+        SIGINT, a KeyboardInterrupt); a service that stopped as asked should exit normally instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                captured = getattr(self, "_captured_signals", None)
+                if isinstance(captured, list):
+                    captured.clear()
+
+    return Server
+
+
+def _bootstrap_key(db: Any, key_file: Optional[str]) -> None:
+    """On an empty database, create tenant 'default' with one key and show it once."""
+    from bearlumen.server.keys import bootstrap_key
+
+    key = bootstrap_key(db)
+    if key is None:
+        return
+    click.echo("Created the first API key (tenant 'default'). It is shown only once; store it now:")
+    click.echo(f"    {key}")
+    if key_file:
+        _write_private(key_file, key + "\n")
+        click.echo(f"The key was also written to {key_file} (mode 0600).")
+
+
+def _write_private(path: str, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # also when the file already existed with wider permissions
+        handle.write(content)
+
+
+@main.command()
+@_database_option
+def migrate(database_url: Optional[str]) -> None:
+    """Apply pending schema migrations (a no-op when up to date)."""
+    from bearlumen.server.db import Database
+    from bearlumen.server.dburl import display_url
+    from bearlumen.server.migrate import upgrade
+
+    url = _database_url(database_url)
+    db = Database(url)
+    try:
+        revision = upgrade(db)
+    finally:
+        db.close()
+    click.echo(f"{display_url(url)} is at schema revision {revision} (latest).")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="Tenant (organization) name; created if missing.")
+@_database_option
+def keys_create(tenant: str, database_url: Optional[str]) -> None:
+    """Create a key and print it (only the key, on stdout)."""
+    from bearlumen.server.keys import create_api_key
+
+    try:
+        key = create_api_key(_database_url(database_url), tenant)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tenant") from None
+    click.echo(key)
+
+
+@keys.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's keys.")
+@_database_option
+def keys_list(tenant: Optional[str], database_url: Optional[str]) -> None:
+    """List keys (id, tenant, display prefix, created, status); never the keys themselves."""
+    from bearlumen.server.keys import list_keys
+    from bearlumen.server.timefmt import format_ts
+
+    rows = _with_db(database_url, lambda db: db.read(lambda conn: list_keys(conn, tenant)))
+    click.echo(f"{'ID':<30} {'TENANT':<20} {'PREFIX':<14} {'CREATED':<28} STATUS")
+    for k in rows:
+        status = "active" if k.revoked_us is None else f"revoked {format_ts(k.revoked_us)}"
+        click.echo(f"{k.id:<30} {k.tenant:<20} {k.prefix:<14} {format_ts(k.created_us):<28} {status}")
+
+
+@keys.command("revoke")
+@click.argument("key_id_or_prefix")
+@_database_option
+def keys_revoke(key_id_or_prefix: str, database_url: Optional[str]) -> None:
+    """Revoke a key by id (key_...) or display prefix (blm_...). Takes effect on the next request."""
+    from bearlumen.server.keys import revoke_key
+
+    revoked = _with_db(database_url, lambda db: db.write(lambda conn: revoke_key(conn, key_id_or_prefix)))
+    if revoked is None:
+        raise click.ClickException(f"No single key matches {key_id_or_prefix!r}; see `bearlumen keys list`.")
+    click.echo(f"Revoked {revoked.id} ({revoked.prefix}..., tenant {revoked.tenant}).")
+
+
+def _with_db(database_url: Optional[str], fn: Any) -> Any:
+    from bearlumen.server.db import Database
+    from bearlumen.server.migrate import upgrade
+
+    db = Database(_database_url(database_url))
+    try:
+        upgrade(db)
+        return fn(db)
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

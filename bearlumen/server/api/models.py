@@ -1,0 +1,263 @@
+"""Pydantic models that document the wire format in the OpenAPI schema.
+
+They describe; they do not validate. Bodies are parsed with exact decimals and checked by the validators in
+``bearlumen.server`` (which produce the error codes of docs/api.md); ``tests/server/test_openapi.py`` keeps
+the documented request fields equal to the accepted ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Type, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["body", "schemas"]
+
+Money = Optional[str]
+Quantity = Union[int, float]
+_MONEY = "Decimal string, exact to 1e-12 USD; null when no event of the group was priced."
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- requests ---------------------------------------------------------------------------------------
+class EndUserCreate(_Doc):
+    external_id: str = Field(min_length=1, max_length=255)
+    email: Optional[str] = None
+    name: Optional[str] = Field(None, max_length=255)
+    metadata: Optional[Dict[str, Any]] = None
+
+
+class EndUserUpdate(_Doc):
+    external_id: Optional[str] = Field(None, min_length=1, max_length=255)
+    email: Optional[str] = None
+    name: Optional[str] = Field(None, max_length=255)
+    metadata: Optional[Dict[str, Any]] = Field(None, description="Replaces the stored metadata.")
+
+
+class SubscriptionCreate(_Doc):
+    organization_id: str = Field(min_length=1, max_length=255)
+    plan_id: str = Field(min_length=1, max_length=255)
+    billing_cycle: Literal["monthly", "quarterly", "yearly"]
+    start_date: str = Field(description="ISO 8601")
+    end_date: Optional[str] = None
+    end_user_id: Optional[str] = Field(None, description="An end user's id or external id.")
+    metadata: Optional[Dict[str, Any]] = None
+
+
+class SubscriptionUpdate(_Doc):
+    organization_id: Optional[str] = None
+    plan_id: Optional[str] = None
+    billing_cycle: Optional[Literal["monthly", "quarterly", "yearly"]] = None
+    end_date: Optional[str] = None
+    end_user_id: Optional[str] = None
+    metadata: Optional[Dict[str, Any]] = None
+
+
+class EventInput(_Doc):
+    event_type: str = Field(min_length=1, max_length=100)
+    metric_name: str = Field(min_length=1, max_length=100)
+    quantity: Quantity = Field(ge=0, description="Finite, >= 0, at most 6 decimal places.")
+    idempotency_key: Optional[str] = Field(None, max_length=255, description="Made by the service if absent.")
+    agent_id: Optional[str] = Field(None, max_length=255)
+    workflow_id: Optional[str] = Field(None, max_length=255)
+    subscription_id: Optional[str] = Field(None, max_length=255)
+    end_user_id: Optional[str] = Field(None, description="An end user's id or external id.")
+    timestamp: Optional[str] = Field(None, description="ISO 8601; default now; at most 5 minutes ahead.")
+    metadata: Optional[Dict[str, Any]] = Field(
+        None,
+        description="<= 16 KiB. provider_cost_usd (number or decimal string) is the event's cost; "
+        "pricing_status='unpriced' or no cost makes it unpriced; model is used by group_by=model.",
+    )
+
+
+class BatchInput(_Doc):
+    events: List[EventInput] = Field(min_length=1, max_length=1000)
+
+
+# ---- responses --------------------------------------------------------------------------------------
+class EndUser(BaseModel):
+    id: str
+    externalId: str
+    email: Optional[str]
+    name: Optional[str]
+    metadata: Dict[str, Any]
+    status: Literal["ACTIVE", "DEACTIVATED"]
+    createdAt: str
+    updatedAt: str
+    deactivatedAt: Optional[str]
+
+
+class EndUserEnvelope(BaseModel):
+    endUser: EndUser
+
+
+class EndUserList(BaseModel):
+    endUsers: List[EndUser]
+    total: int
+    limit: int
+    offset: int
+
+
+class Subscription(BaseModel):
+    id: str
+    organizationId: str
+    planId: str
+    billingCycle: Literal["monthly", "quarterly", "yearly"]
+    status: Literal["ACTIVE", "CANCELED"]
+    startDate: str
+    endDate: Optional[str]
+    endUserId: Optional[str]
+    metadata: Dict[str, Any]
+    createdAt: str
+    updatedAt: str
+    canceledAt: Optional[str]
+
+
+class SubscriptionEnvelope(BaseModel):
+    subscription: Subscription
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: List[Subscription]
+    total: int
+    limit: int
+    offset: int
+
+
+class Event(BaseModel):
+    id: str
+    eventType: str
+    metricName: str
+    quantity: Quantity
+    idempotencyKey: str
+    agentId: Optional[str]
+    workflowId: Optional[str]
+    subscriptionId: Optional[str]
+    endUserId: Optional[str]
+    timestamp: str
+    receivedAt: str
+    providerCostUsd: Money = Field(description="Decimal string; null when unpriced.")
+    metadata: Dict[str, Any]
+
+
+class RecordResult(BaseModel):
+    recorded: bool
+    idempotencyKey: str
+    event: Event
+
+
+class BatchItem(BaseModel):
+    index: int
+    idempotencyKey: str
+    recorded: bool
+    id: str
+
+
+class BatchResult(BaseModel):
+    recorded_count: int
+    skipped_count: int
+    results: List[BatchItem]
+
+
+class EventList(BaseModel):
+    events: List[Event]
+    total: int
+    limit: int
+    offset: int
+
+
+class _Measures(BaseModel):
+    totalQuantity: Quantity
+    eventCount: int
+    totalCost: Money = Field(description=_MONEY)
+    pricedEventCount: int
+    unpricedEventCount: int
+
+
+class AggregationItem(_Measures):
+    metricName: str
+    group: Optional[Union[str, None]] = Field(None, description="Absent when grouped by metric_name.")
+
+
+class Aggregation(BaseModel):
+    items: List[AggregationItem]
+    totalCost: Money = Field(description="Exactly the sum of the items' totalCost.")
+    eventCount: int
+    pricedEventCount: int
+    unpricedEventCount: int
+    groupBy: str
+
+
+class MetricSummary(_Measures):
+    metricName: str
+
+
+class Summary(BaseModel):
+    totalEvents: int
+    totalQuantity: Quantity
+    totalCost: Money = Field(description=_MONEY)
+    pricedEventCount: int
+    unpricedEventCount: int
+    metrics: List[MetricSummary]
+
+
+class CostItem(_Measures):
+    attributionValue: Optional[str] = Field(description="null: events without an agent (workflow).")
+
+
+class CostBreakdown(BaseModel):
+    dimension: Literal["agent", "workflow"]
+    items: List[CostItem]
+    totalCost: Money = Field(description="Exactly the sum of the items' totalCost.")
+    eventCount: int
+    pricedEventCount: int
+    unpricedEventCount: int
+    totalQuantity: Quantity
+    startDate: str
+    endDate: str
+
+
+class Values(BaseModel):
+    values: List[str]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    param: Optional[str]
+    requestId: str
+    errors: Optional[List[Dict[str, Any]]] = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorDetail
+
+
+REQUEST_MODELS: List[Type[BaseModel]] = [
+    EndUserCreate,
+    EndUserUpdate,
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    EventInput,
+    BatchInput,
+]
+
+
+def body(model: Type[BaseModel]) -> Dict[str, Any]:
+    """``openapi_extra`` declaring ``model`` as the JSON request body (its schema is added by ``schemas``)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def schemas() -> Dict[str, Any]:
+    """Component schemas of the request models (FastAPI only collects models it validates itself)."""
+    out: Dict[str, Any] = {}
+    models: List[Type[BaseModel]] = [*REQUEST_MODELS, ErrorEnvelope]
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out

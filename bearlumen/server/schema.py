@@ -1,0 +1,178 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``migrations/versions`` create exactly this.
+
+Conventions, identical on SQLite and PostgreSQL:
+- times are BIGINT microseconds since the Unix epoch (UTC), columns suffixed ``_us``;
+- money is BIGINT pico-dollars (``cost_pico``), quantities BIGINT micro-units (``quantity_micro``);
+- every tenant-owned row carries ``tenant_id`` and every lookup filters on it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "ROLLUP_MEASURES",
+    "api_keys",
+    "end_users",
+    "metadata",
+    "rollup_agent",
+    "rollup_end_user",
+    "rollup_model",
+    "rollup_subscription",
+    "rollup_workflow",
+    "subscriptions",
+    "tenants",
+    "usage_events",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# INTEGER PRIMARY KEY is SQLite's rowid alias (no separate index); BIGINT identity on PostgreSQL.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _tenant_fk() -> Column[int]:
+    return Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    _tenant_fk(),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 hex of the whole key
+    Column("prefix", String(16), nullable=False),  # shown in listings, e.g. blm_AbCd1234
+    Column("created_us", BigInteger, nullable=False),
+    Column("revoked_us", BigInteger, nullable=True),
+    Index(None, "tenant_id"),
+)
+
+end_users = Table(
+    "end_users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    _tenant_fk(),
+    Column("external_id", String(255), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("name", String(255), nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("deactivated_us", BigInteger, nullable=True),
+    UniqueConstraint("tenant_id", "external_id"),
+    Index(None, "tenant_id", "created_us"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    _tenant_fk(),
+    Column("organization_id", String(255), nullable=False),
+    Column("plan_id", String(255), nullable=False),
+    Column("billing_cycle", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=True),
+    Column("end_user_id", String(32), ForeignKey("end_users.id"), nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("canceled_us", BigInteger, nullable=True),
+    Index(None, "tenant_id", "created_us"),
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False),  # evt_<128 random bits>; not indexed (never looked up)
+    _tenant_fk(),
+    Column("key_hash", LargeBinary(16), nullable=False),  # ids.key_digest(idempotency_key)
+    Column("idempotency_key", String(255), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("metric_name", String(100), nullable=False),
+    Column("quantity_micro", BigInteger, nullable=False),
+    Column("cost_pico", BigInteger, nullable=True),  # NULL: unpriced (unknown), never zero
+    Column("agent_id", String(255), nullable=True),
+    Column("workflow_id", String(255), nullable=True),
+    Column("subscription_id", String(255), nullable=True),
+    Column("end_user_id", String(32), ForeignKey("end_users.id"), nullable=True),
+    Column("model", String(255), nullable=True),  # metadata.model, for group_by=model
+    Column("ts_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+    Column("metadata", Text, nullable=False),
+    UniqueConstraint("tenant_id", "key_hash"),  # idempotency: (tenant, key) is unique
+    Index(None, "tenant_id", "ts_us", "id"),
+)
+
+# The measures every rollup keeps: counts and exact integer sums over the *recorded* events of a bucket.
+ROLLUP_MEASURES = ("event_count", "priced_count", "cost_pico", "quantity_micro")
+
+
+def _rollup(name: str, *key: str) -> Table:
+    """An hourly rollup with primary key (tenant_id, *key) where ``key`` holds ``hour`` and dimensions.
+
+    A missing dimension is stored as '' (names are never empty) because NULLs never conflict in a unique
+    key, and the upsert needs them to."""
+    columns = [
+        Column(k, Integer, primary_key=True) if k == "hour" else Column(k, String(255), primary_key=True)
+        for k in key
+    ]
+    measures = [Column(m, BigInteger, nullable=False) for m in ROLLUP_MEASURES]
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", Integer, primary_key=True),
+        *columns,
+        *measures,
+        # SQLite silently turns an overflowing integer addition into a float; this makes it an error instead.
+        *[
+            CheckConstraint(f"typeof({m}) = 'integer'", name=f"{m}_integer").ddl_if(dialect="sqlite")
+            for m in ROLLUP_MEASURES
+        ],
+        sqlite_with_rowid=False,
+    )
+
+
+# Five narrow rollups rather than one cube: a cube over every dimension gains a row for nearly every event
+# once one dimension has many values (end users), doubling ingest cost. Each table here stays as small as
+# its own dimension. Agent, workflow and model tables lead with the hour (queries scan a time range across
+# all values); end-user and subscription tables lead with the entity (queries ask about one customer).
+rollup_model = _rollup("usage_rollup_model_hourly", "hour", "model", "metric_name", "event_type")
+rollup_agent = _rollup("usage_rollup_agent_hourly", "hour", "agent_id", "metric_name", "event_type")
+rollup_workflow = _rollup("usage_rollup_workflow_hourly", "hour", "workflow_id", "metric_name", "event_type")
+rollup_end_user = _rollup("usage_rollup_end_user_hourly", "end_user_id", "hour", "metric_name", "event_type")
+rollup_subscription = _rollup(
+    "usage_rollup_subscription_hourly", "subscription_id", "hour", "metric_name", "event_type"
+)

@@ -1,0 +1,1 @@
+"""End users and subscriptions: validation, storage and their JSON objects."""

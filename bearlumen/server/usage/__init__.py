@@ -1,0 +1,1 @@
+"""Metering: event validation, idempotent ingestion with hourly rollups, exact totals over any range."""

@@ -1,0 +1,63 @@
+"""Session fixtures shared by every suite: the real Bear Lumen service, as a process, on both backends.
+
+- ``sqlite_service``: ``bearlumen serve`` on a fresh SQLite file (one per test session).
+- ``postgres_service``: ``bearlumen serve`` on a fresh PostgreSQL database ``bearlumen_test_<random>``,
+  dropped at the end of the session.
+- ``service``: parametrized over both (ids ``sqlite`` and ``postgresql``).
+
+Each is a ``tests.support.service.ServiceHandle``: ``.base_url``, ``.api_key`` (tenant ``test``),
+``.database_url``, ``.create_key(tenant)``, ``.stop()``, ``.kill()``, ``.restart()``. The services are
+shared by the whole session: give each test its own tenant (``service.create_key(...)``) rather than
+relying on an empty database, and do not stop them (start your own with ``start_service`` for that).
+
+PostgreSQL must be reachable (see ``tests.support.service.PG_ADMIN_URL``); set ``BEARLUMEN_SKIP_PG=1`` to
+skip the PostgreSQL variants instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+
+from tests.support.service import (
+    ServiceHandle,
+    drop_postgres_database,
+    new_postgres_database,
+    postgres_available,
+    start_service,
+)
+
+
+@pytest.fixture(scope="session")
+def sqlite_service() -> Iterator[ServiceHandle]:
+    handle = start_service()
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session (dropped at the end)."""
+    if not postgres_available():
+        if os.environ.get("BEARLUMEN_SKIP_PG") == "1":
+            pytest.skip("PostgreSQL is not reachable and BEARLUMEN_SKIP_PG=1")
+        pytest.fail("PostgreSQL is not reachable (set BEARLUMEN_SKIP_PG=1 to skip these tests)")
+    url = new_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_service(postgres_url: str) -> Iterator[ServiceHandle]:
+    handle = start_service(postgres_url)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest) -> ServiceHandle:
+    name = "sqlite_service" if request.param == "sqlite" else "postgres_service"
+    handle: ServiceHandle = request.getfixturevalue(name)
+    return handle
