@@ -17,6 +17,7 @@ skip the PostgreSQL variants instead of failing.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Iterator
 
 import pytest
@@ -28,6 +29,10 @@ from tests.support.service import (
     postgres_available,
     start_service,
 )
+
+# Spools of `bearlumen.instrument()` in tests (and in the processes tests start) go to a throwaway
+# folder, never to the user's ~/.bearlumen.
+os.environ.setdefault("BEARLUMEN_SPOOL_DIR", tempfile.mkdtemp(prefix="bearlumen-test-spool-"))
 
 
 @pytest.fixture(scope="session")
