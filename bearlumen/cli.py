@@ -224,3 +224,24 @@ def _with_db(database_url: Optional[str], fn: Any) -> Any:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command()
+@click.option("--since", default=None, help="Start (inclusive), ISO 8601 or a date. Default: 30 days ago.")
+@click.option("--until", default=None, help="End (exclusive), ISO 8601 or a date. Default: now.")
+@click.option("--base-url", envvar="BEARLUMEN_BASE_URL", default=None, help="Service URL or database URL.")
+@click.option("--api-key", envvar="BEARLUMEN_API_KEY", default=None, help="API key (BEARLUMEN_API_KEY).")
+def report(
+    since: Optional[str], until: Optional[str], base_url: Optional[str], api_key: Optional[str]
+) -> None:
+    """Print cost by agent and by workflow, as the service sums it."""
+    from bearlumen import BearLumenError
+    from bearlumen._client import Client
+    from bearlumen.report import default_range, render_report
+
+    start, end = default_range()
+    try:
+        with Client(api_key=api_key, base_url=base_url) as client:
+            click.echo(render_report(client, since or start, until or end))
+    except BearLumenError as error:
+        raise click.ClickException(error.message) from None
