@@ -88,7 +88,7 @@ def main() -> None:
     }
     by_agent = client.cost_attribution.by_agent(**window)
     for item in by_agent["items"]:
-        print(f"{item['attributionValue']}: ${item['totalCost']}")
+        print(f"{item['attributionValue'] or '(no agent)'}: ${item['totalCost']}")
     print(f"Total: ${by_agent['totalCost']}")
     print("Active agents:", client.cost_attribution.list_agents(**window)["values"])
 
