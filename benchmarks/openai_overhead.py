@@ -15,8 +15,9 @@ Workloads:
 Measured in one run, interleaved: each round times a batch of calls with the integration uninstalled
 (baseline) and a batch with it installed, back to back, alternating which goes first. The ratio is the
 median over the rounds of each round's instrumented/baseline ratio (pairing cancels the drift of a busy
-machine); the µs columns are medians, the overhead is that ratio applied to the baseline. Metered calls go to a sink that does what the delivery exporter does on the caller's
-thread (append the call to a queue); pricing happens later, off the caller's path.
+machine); the µs columns are medians, the overhead is that ratio applied to the baseline. Metered calls
+go to a sink that does what the delivery exporter does on the caller's thread (append the call to a
+queue); pricing happens later, off the caller's path.
 
     python benchmarks/openai_overhead.py [--rounds 40] [--batch 50]
 
