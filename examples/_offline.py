@@ -38,6 +38,7 @@ def recorded(cassette: str) -> Iterator[Any]:
         filter_headers=["authorization", "x-api-key"],
         # Only provider traffic is replayed: calls to the Bear Lumen service on this machine go through.
         ignore_localhost=True,
+        ignore_hosts=["bearlumen.embedded"],  # the embedded service's in-process transport
     )
     with player.use_cassette(str(CASSETTES / cassette)) as cassette_player:
         yield cassette_player

@@ -15,12 +15,11 @@ With no provider key set it replays recorded real provider traffic (see _offline
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from _offline import provider_keys, recorded
+from _service import connect, report_since
 from langchain_anthropic import ChatAnthropic
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import PromptTemplate
@@ -29,7 +28,6 @@ from langchain_openai import ChatOpenAI, OpenAI
 from pydantic import BaseModel, Field
 
 import bearlumen
-from bearlumen.report import render_report
 
 
 class Food(BaseModel):
@@ -98,21 +96,6 @@ def playwright() -> str:
         return ({"synopsis": synopsis} | review).invoke({"title": "Tragedy at sunset on the beach"})
 
 
-def connect() -> bearlumen.Client:
-    """The service named by BEARLUMEN_BASE_URL / BEARLUMEN_API_KEY, else an embedded one on SQLite."""
-    if os.environ.get("BEARLUMEN_BASE_URL"):
-        return bearlumen.Client()
-    from bearlumen.server.keys import create_api_key
-
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='bearlumen-example-')}/usage.db"
-    print(f"BEARLUMEN_BASE_URL is not set: recording into the embedded service on {url}")
-    return bearlumen.Client(api_key=create_api_key(url, "examples"), base_url=url)
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
-
-
 def main() -> int:
     provider_keys()
     client = connect()
@@ -132,7 +115,7 @@ def main() -> int:
     stats = bearlumen.stats()
     print(f"\nmodel calls recorded: {stats.get('emitted')}, delivered: {stats.get('delivered')}")
     # Only this run's events (a shared service may hold other examples' events too).
-    print(render_report(client, stamp(started), stamp(datetime.now(timezone.utc) + timedelta(minutes=1))))
+    print(report_since(client, started))
     bearlumen.uninstrument()
     client.close()
     return 0 if delivered else 1

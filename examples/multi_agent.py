@@ -5,18 +5,21 @@ and Anthropic prompt caching. `bearlumen.instrument()` meters every call; the sc
 and workflow each one is billed to. At the end the example prints what the service recorded.
 
     BEARLUMEN_API_KEY=... BEARLUMEN_BASE_URL=http://127.0.0.1:8787 python examples/multi_agent.py
+    python examples/multi_agent.py          # no service URL: an embedded service on a fresh SQLite file
 
 With no provider key set it replays recorded real provider traffic (see _offline.py).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import anthropic
 import openai
 from _offline import provider_keys, recorded
+from _service import connect, report_since
 
 import bearlumen
-from bearlumen.report import default_range, render_report
 
 
 def triage(client: openai.OpenAI) -> str:
@@ -69,7 +72,9 @@ def summarise(client: anthropic.Anthropic) -> str:
 
 def main() -> None:
     provider_keys()
-    bearlumen.instrument()
+    client = connect()
+    started = datetime.now(timezone.utc)
+    bearlumen.instrument(client)
     oai = openai.OpenAI(max_retries=0)
     claude = anthropic.Anthropic(max_retries=0)
 
@@ -90,8 +95,7 @@ def main() -> None:
 
     delivered = bearlumen.flush(timeout=30)
     print(f"events delivered: {delivered}; exporter stats: {bearlumen.stats()}")
-    start, end = default_range()
-    print(render_report(bearlumen.Client(), start, end))
+    print(report_since(client, started))
     bearlumen.uninstrument()
 
 

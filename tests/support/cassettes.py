@@ -26,6 +26,7 @@ _vcr = vcr.VCR(
     filter_headers=["authorization", "x-api-key", "api-key", "openai-organization", "cookie"],
     # The exporter may deliver to the local Bear Lumen service while a cassette plays: let it through.
     ignore_localhost=True,
+    ignore_hosts=["bearlumen.embedded"],  # the embedded service (in-process transport)
 )
 
 
