@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Iterator
+import uuid
+from pathlib import Path
+from typing import Iterator, Tuple
 
 import pytest
 
+from bearlumen.metering import record
 from tests.support.service import (
     ServiceHandle,
     drop_postgres_database,
@@ -29,6 +32,7 @@ from tests.support.service import (
     postgres_available,
     start_service,
 )
+from tests.support.sinks import ListSink
 
 # Spools of `bearlumen.instrument()` in tests (and in the processes tests start) go to a throwaway
 # folder, never to the user's ~/.bearlumen.
@@ -66,3 +70,31 @@ def service(request: pytest.FixtureRequest) -> ServiceHandle:
     name = "sqlite_service" if request.param == "sqlite" else "postgres_service"
     handle: ServiceHandle = request.getfixturevalue(name)
     return handle
+
+
+@pytest.fixture(params=["http-sqlite", "http-postgresql", "embedded-sqlite"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, str]:
+    """(base_url, API key of a fresh tenant) on each way of running the service: `bearlumen serve` over
+    HTTP on SQLite and on PostgreSQL (the session services), and embedded (a database URL as base_url)."""
+    tenant = f"t_{uuid.uuid4().hex[:16]}"
+    if request.param == "embedded-sqlite":
+        from bearlumen.server.keys import create_api_key
+
+        url = f"sqlite:///{tmp_path / 'usage.db'}"
+        return url, create_api_key(url, tenant)
+    # `service` is itself parametrized, so each backend's session service is asked for by name.
+    service = request.getfixturevalue(
+        "sqlite_service" if request.param == "http-sqlite" else "postgres_service"
+    )
+    return str(service.base_url), str(service.create_key(tenant))
+
+
+@pytest.fixture
+def sink() -> Iterator[ListSink]:
+    """Emitted LLM calls collected in a list (the exact calls an integration observed)."""
+    collected = ListSink()
+    previous = record.set_sink(collected)
+    try:
+        yield collected
+    finally:
+        record.set_sink(previous)

@@ -26,20 +26,8 @@ import httpx2
 import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
-from bearlumen.metering import record
 from bearlumen.scopes import EMPTY, current_attribution
 from tests.support.cassettes import CASSETTES
-from tests.support.sinks import ListSink
-
-
-@pytest.fixture
-def sink() -> Iterator[ListSink]:
-    collected = ListSink()
-    previous = record.set_sink(collected)
-    try:
-        yield collected
-    finally:
-        record.set_sink(previous)
 
 
 @pytest.fixture

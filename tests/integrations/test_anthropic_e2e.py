@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import anthropic
@@ -26,22 +24,6 @@ import bearlumen
 from tests.support.cassettes import replay
 
 MESSAGES: List[Any] = [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
-
-
-@pytest.fixture(params=["http-sqlite", "http-postgresql", "embedded-sqlite"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, str]:
-    """(base_url, API key of a fresh tenant)."""
-    tenant = f"anthropic_e2e_{uuid.uuid4().hex[:12]}"
-    if request.param == "embedded-sqlite":
-        from bearlumen.server.keys import create_api_key
-
-        url = f"sqlite:///{tmp_path / 'usage.db'}"
-        return url, create_api_key(url, tenant)
-    # The session services of tests/conftest.py (`service` itself is parametrized, so ask for each).
-    service = request.getfixturevalue(
-        "sqlite_service" if request.param == "http-sqlite" else "postgres_service"
-    )
-    return str(service.base_url), str(service.create_key(tenant))
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ as `base_url`, the service in-process).
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, cast
 
 import openai
@@ -23,20 +21,6 @@ import bearlumen
 from tests.support.cassettes import replay
 
 MESSAGES: Any = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
-
-
-@pytest.fixture(params=["http-sqlite", "http-postgresql", "embedded-sqlite"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(base_url, api key of a fresh tenant)."""
-    tenant = f"openai_e2e_{uuid.uuid4().hex[:12]}"
-    if request.param == "embedded-sqlite":
-        from bearlumen.server.keys import create_api_key
-
-        url = f"sqlite:///{tmp_path / 'usage.db'}"
-        return url, create_api_key(url, tenant)
-    name = "sqlite_service" if request.param == "http-sqlite" else "postgres_service"
-    service = request.getfixturevalue(name)
-    return str(service.base_url), str(service.create_key(tenant))
 
 
 @pytest.fixture

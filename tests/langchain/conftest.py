@@ -27,19 +27,8 @@ from bearlumen.integrations import openai as openai_integration
 from bearlumen.metering import record
 from bearlumen.scopes import EMPTY, current_attribution
 from tests.support.cassettes import CASSETTES
-from tests.support.sinks import ListSink
 
 MODES = ("callback", "instrumented")
-
-
-@pytest.fixture
-def sink() -> Iterator[ListSink]:
-    collected = ListSink()
-    previous = record.set_sink(collected)
-    try:
-        yield collected
-    finally:
-        record.set_sink(previous)
 
 
 @pytest.fixture

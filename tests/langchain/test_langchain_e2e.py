@@ -10,10 +10,8 @@ service's idempotency could hide a duplicate; the service's cost by agent proves
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
@@ -32,21 +30,6 @@ from tests.support.cassettes import replay
 
 STREAM = "openinference/langchain/test_records_token_counts_for_streaming_openai_llm.yaml"  # 18 / 15
 STREAM_COST = Decimal("0.0000315")  # 18 x $0.50 + 15 x $1.50 per 1M (gpt-3.5-turbo-0125)
-
-
-@pytest.fixture(params=["http-sqlite", "http-postgresql", "embedded"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, str]:
-    """(base_url, API key of a fresh tenant)."""
-    tenant = f"langchain_e2e_{uuid.uuid4().hex[:12]}"
-    if request.param == "embedded":
-        from bearlumen.server.keys import create_api_key
-
-        url = f"sqlite:///{tmp_path / 'usage.db'}"
-        return url, create_api_key(url, tenant)
-    service = request.getfixturevalue(
-        "sqlite_service" if request.param == "http-sqlite" else "postgres_service"
-    )
-    return str(service.base_url), str(service.create_key(tenant))
 
 
 @pytest.fixture
