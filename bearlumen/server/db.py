@@ -10,6 +10,8 @@ another connection wrote), and ``BEGIN IMMEDIATE`` takes the write lock up front
 first can never fail to upgrade. Other processes (the CLI) wait on ``busy_timeout``.
 
 Statements and commits run in C without the GIL, so while one request writes, the next one validates.
+Between two statements the writer needs the GIL back while holding the write lock; the ingest path's Python
+loops yield it every few dozen events (``usage/ingest.py``) so it does not wait out a whole switch interval.
 
 PostgreSQL: READ COMMITTED; a deadlock or serialization failure is retried with a fresh transaction.
 """

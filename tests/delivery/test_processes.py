@@ -170,6 +170,7 @@ def test_prefork_workers_gunicorn_and_celery_style(tenant: Any, proxy: FaultProx
 def test_billiard_pool_celery_prefork(tenant: Any, proxy: FaultProxy, tmp_path: Path) -> None:
     """Celery's prefork pool is billiard: the same fork + os._exit life as multiprocessing."""
     import billiard  # noqa: F401  (a dev dependency: the test must run, never skip)
+
     proxy.default = lambda seen: "503" if random.random() < 0.2 else "pass"
     cfg = config(
         tenant, proxy.url, str(tmp_path / "spool.db"), mode="billiard", calls=100, workers=3, tasks=6

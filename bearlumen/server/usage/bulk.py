@@ -8,8 +8,8 @@ go to the driver directly (``exec_driver_sql``) with SQL generated once from the
   the caller holds SQLite's single write lock (``BEGIN IMMEDIATE``). Not ``executemany``: it takes the GIL
   back for every row, and with another request thread running Python each of those waits a whole switch
   interval (a 1000-row batch then takes seconds). One statement per chunk runs its rows in C without the
-  GIL, so another request validates meanwhile. Chunks have power-of-two sizes (512, 256, ...), so every
-  statement text repeats and stays prepared in the driver's statement cache.
+  GIL, so another request validates meanwhile. Chunks have fixed sizes (a full 1000-row batch, then
+  512, 256, ...), so every statement text repeats and stays prepared in the driver's statement cache.
 - PostgreSQL sends each column as one array and inserts ``FROM unnest(...)`` with
   ``ON CONFLICT DO NOTHING RETURNING``, which stays exact under concurrent writers. Rows go in sorted key
   order so concurrent transactions lock index entries in the same order (no deadlocks).
@@ -47,7 +47,10 @@ EVENT_COLUMNS = (
     "metadata",
 )
 _KEY_HASH = EVENT_COLUMNS.index("key_hash")
-_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)  # 512 rows x 16 columns stays under SQLite's 32766 params
+# A full batch is one statement (1000 rows x 16 columns stays under SQLite's 32766 params): every statement
+# gives up the GIL and must win it back, which can wait a whole switch interval while another request runs
+# Python, and this runs under the write lock.
+_CHUNKS = (1000, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 _CHUNK = 900  # SQLite's default limit on host parameters is 32766; stay far from it
 
 

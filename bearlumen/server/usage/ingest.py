@@ -7,6 +7,7 @@ Inside a batch a repeated idempotency key counts once (the first occurrence).
 
 from __future__ import annotations
 
+from time import sleep
 from typing import Any, Dict, List, NamedTuple, Sequence, Set, Tuple
 
 from sqlalchemy import or_, select
@@ -18,7 +19,7 @@ from bearlumen.server.ids import key_digest, new_ids
 from bearlumen.server.schema import end_users
 from bearlumen.server.timefmt import now_us
 from bearlumen.server.usage.bulk import existing_event_ids, insert_new_events
-from bearlumen.server.usage.rollups import add_to_rollups
+from bearlumen.server.usage.rollups import add_to_rollups, rollup_rows, write_rollups
 from bearlumen.server.usage.validate import EventIn, validate_event
 
 __all__ = ["MAX_BATCH", "Outcome", "record_events", "resolve_end_users", "validate_batch"]
@@ -54,6 +55,10 @@ def validate_batch(raw_events: Any, db: Database, tenant_id: int) -> List[EventI
     valid: Dict[int, EventIn] = {}
     errors: List[Dict[str, Any]] = []
     for index, raw in enumerate(raw_events):
+        if not index & 63 and index:
+            # Hand the GIL to a writer that is waiting for it (it holds the write lock, between two
+            # statements) rather than make it wait out the interpreter's whole switch interval.
+            sleep(0)
         try:
             valid[index] = validate_event(raw, now)
         except FieldError as exc:
@@ -118,11 +123,19 @@ def record_events(db: Database, tenant_id: int, events: Sequence[EventIn]) -> Li
         if digest not in first:
             first[digest] = index
     ids = dict(zip(first, new_ids("evt", len(first))))
+    sleep(0)  # as in validate_batch: let a waiting writer go on
     rows = [_row(events[i], tenant_id, digest, ids[digest], received) for digest, i in first.items()]
+    sleep(0)
+    # Python work stays out of the write lock: the rollup rows assume every event is new (the usual case)
+    # and are recomputed under the lock only when some were already stored.
+    all_new = rollup_rows(tenant_id, [events[i] for i in first.values()])
 
     def write(conn: Connection) -> Dict[bytes, Tuple[str, bool]]:
         inserted = insert_new_events(conn, tenant_id, rows)
-        add_to_rollups(conn, tenant_id, [events[i] for digest, i in first.items() if digest in inserted])
+        if len(inserted) == len(rows):
+            write_rollups(conn, all_new)
+        else:
+            add_to_rollups(conn, tenant_id, [events[i] for digest, i in first.items() if digest in inserted])
         skipped = [d for d in first if d not in inserted]
         stored = existing_event_ids(conn, tenant_id, skipped) if skipped else {}
         # digest -> (public id, recorded by this request)

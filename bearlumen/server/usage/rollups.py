@@ -29,7 +29,7 @@ from bearlumen.server.timefmt import HOUR_US
 from bearlumen.server.usage.bulk import upsert_rollup
 from bearlumen.server.usage.validate import EventIn
 
-__all__ = ["ROLLUPS", "Rollup", "add_to_rollups", "pick_rollup"]
+__all__ = ["ROLLUPS", "Rollup", "RollupRows", "add_to_rollups", "pick_rollup", "rollup_rows", "write_rollups"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,17 @@ def pick_rollup(needed: Iterable[str]) -> Optional[Rollup]:
     return None
 
 
+RollupRows = List[Tuple[Table, List[Tuple[Any, ...]]]]
+
+
 def add_to_rollups(conn: Connection, tenant_id: int, events: Iterable[EventIn]) -> None:
     """Fold newly inserted events (end users already resolved to ids) into every rollup."""
+    write_rollups(conn, rollup_rows(tenant_id, events))
+
+
+def rollup_rows(tenant_id: int, events: Iterable[EventIn]) -> RollupRows:
+    """The upsert rows of every rollup for ``events`` (pure Python: callers compute them before taking
+    the write lock, and pass them to ``write_rollups`` only for events that were really inserted)."""
     buckets: List[Bucket] = [{} for _ in ROLLUPS]
     for e in events:
         hour = e.ts_us // HOUR_US
@@ -82,8 +91,17 @@ def add_to_rollups(conn: Connection, tenant_id: int, events: Iterable[EventIn]) 
                 sums[1] += priced
                 sums[2] += cost
                 sums[3] += e.quantity_micro
+    result: RollupRows = []
     for rollup, table_buckets in zip(ROLLUPS, buckets):
-        upsert_rollup(conn, rollup.table, _rows(tenant_id, rollup, table_buckets))
+        rows = _rows(tenant_id, rollup, table_buckets)
+        rows.sort()  # the lock order upsert_rollup wants, sorted here rather than under the write lock
+        result.append((rollup.table, rows))
+    return result
+
+
+def write_rollups(conn: Connection, rows: RollupRows) -> None:
+    for table, table_rows in rows:
+        upsert_rollup(conn, table, table_rows)
 
 
 def _rows(
