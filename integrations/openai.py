@@ -320,46 +320,38 @@ def _str(value: Any) -> Optional[str]:
     return value if type(value) is str and value else None
 
 
+# Where each API family puts the same four facts (its input count includes cached tokens in both).
+_CHAT_FIELDS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_FIELDS = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
+
 def _chat_usage(usage: Any) -> Optional[TokenUsage]:
     """Chat / legacy completions / embeddings usage: `prompt_tokens` include cached tokens."""
-    if usage is None:
-        return None
-    prompt = _count(getattr(usage, "prompt_tokens", None))
-    completion = _count(getattr(usage, "completion_tokens", None))
-    if prompt is None and completion is None:
-        return None
-    prompt = prompt or 0
-    completion = completion or 0
-    cached = cache_write = reasoning = 0
-    details = getattr(usage, "prompt_tokens_details", None)
-    if details is not None:
-        cached = _count(getattr(details, "cached_tokens", None)) or 0
-        cache_write = _count(getattr(details, "cache_write_tokens", None)) or 0
-    details = getattr(usage, "completion_tokens_details", None)
-    if details is not None:
-        reasoning = _count(getattr(details, "reasoning_tokens", None)) or 0
-    return _buckets(prompt, cached, cache_write, completion, reasoning)
+    return _usage(usage, _CHAT_FIELDS)
 
 
 def _responses_usage(usage: Any) -> Optional[TokenUsage]:
     """Responses API usage: `input_tokens` include cached tokens."""
+    return _usage(usage, _RESPONSES_FIELDS)
+
+
+def _usage(usage: Any, fields: Tuple[str, str, str, str]) -> Optional[TokenUsage]:
     if usage is None:
         return None
-    given = _count(getattr(usage, "input_tokens", None))
-    output = _count(getattr(usage, "output_tokens", None))
+    input_name, output_name, input_details_name, output_details_name = fields
+    given = _count(getattr(usage, input_name, None))
+    output = _count(getattr(usage, output_name, None))
     if given is None and output is None:
         return None
-    given = given or 0
-    output = output or 0
     cached = cache_write = reasoning = 0
-    details = getattr(usage, "input_tokens_details", None)
+    details = getattr(usage, input_details_name, None)
     if details is not None:
         cached = _count(getattr(details, "cached_tokens", None)) or 0
         cache_write = _count(getattr(details, "cache_write_tokens", None)) or 0
-    details = getattr(usage, "output_tokens_details", None)
+    details = getattr(usage, output_details_name, None)
     if details is not None:
         reasoning = _count(getattr(details, "reasoning_tokens", None)) or 0
-    return _buckets(given, cached, cache_write, output, reasoning)
+    return _buckets(given or 0, cached, cache_write, output or 0, reasoning)
 
 
 def _buckets(given: int, cached: int, cache_write: int, output: int, reasoning: int) -> TokenUsage:
