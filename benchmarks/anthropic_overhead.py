@@ -18,18 +18,12 @@ Target (issue 4): at most 1.05x the uninstrumented time for a message and for a 
 from __future__ import annotations
 
 import argparse
-import gc
-import gzip
-import queue
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import anthropic
 import httpx2
-import yaml  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,43 +31,11 @@ sys.path.insert(0, str(ROOT))
 from bearlumen.integrations import anthropic as integration  # noqa: E402
 
 from bearlumen.metering import record  # noqa: E402
-from bearlumen.metering.record import LLMCall  # noqa: E402
+from benchmarks._overhead import TABLE_HEADER, QueueSink, measure, recorded_body  # noqa: E402
 
-CASSETTES = ROOT / "tests" / "cassettes"
 MESSAGE_CASSETTE = "openllmetry/anthropic/test_anthropic_prompt_caching_legacy.yaml"  # 1 message, cache write
 STREAM_CASSETTE = "openllmetry/anthropic/test_anthropic_message_streaming_legacy.yaml"  # 76 SSE events
 MESSAGES: List[Any] = [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
-
-
-def recorded_body(relative: str) -> bytes:
-    """The first response body of a cassette, as the API sent it (decompressed)."""
-    document = yaml.load((CASSETTES / relative).read_text(), Loader=yaml.Loader)
-    body = document["interactions"][0]["response"]["body"]["string"]
-    if isinstance(body, str):
-        return body.encode()
-    try:
-        return gzip.decompress(body)
-    except OSError:
-        return bytes(body)
-
-
-class QueueSink:
-    """What the exporter does on the caller's thread: hand the call to a queue."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[LLMCall] = queue.SimpleQueue()
-        self.count = 0
-
-    def submit(self, call: LLMCall) -> None:
-        self.count += 1
-        self.queue.put(call)
-
-    def drain(self) -> None:
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
 
 
 def make_client(message_body: bytes, stream_body: bytes) -> anthropic.Anthropic:
@@ -110,52 +72,6 @@ def scenarios(client: anthropic.Anthropic) -> Dict[str, Callable[[], Any]]:
     }
 
 
-def time_batch(operation: Callable[[], Any], batch: int) -> float:
-    """Seconds per call, over one batch."""
-    gc.collect()
-    started = time.perf_counter()
-    for _ in range(batch):
-        operation()
-    return (time.perf_counter() - started) / batch
-
-
-class Result:
-    """Per-call seconds of each interleaved round, without (`baseline`) and with (`instrumented`)."""
-
-    def __init__(self) -> None:
-        self.baseline: List[float] = []
-        self.instrumented: List[float] = []
-
-    def row(self, name: str) -> str:
-        base = statistics.median(self.baseline)
-        inst = statistics.median(self.instrumented)
-        # Each round's two batches ran back to back: their ratio cancels the machine's drift and load.
-        ratio = statistics.median(i / b for b, i in zip(self.baseline, self.instrumented))
-        overhead = statistics.median(i - b for b, i in zip(self.baseline, self.instrumented))
-        return f"| {name} | {base * 1e6:.1f} | {inst * 1e6:.1f} | {overhead * 1e6:+.1f} | {ratio:.3f}x |"
-
-
-def measure(operation: Callable[[], Any], rounds: int, batch: int, sink: QueueSink) -> Result:
-    """Time `operation` without and with the integration, interleaved round by round."""
-    result = Result()
-    for _ in range(3):  # warm both paths (imports, caches, pydantic schemas)
-        integration.install()
-        operation()
-        integration.uninstall()
-        operation()
-    for round_index in range(rounds):
-        order = (False, True) if round_index % 2 == 0 else (True, False)
-        for instrumented_now in order:
-            if instrumented_now:
-                integration.install()
-                result.instrumented.append(time_batch(operation, batch))
-                integration.uninstall()
-            else:
-                result.baseline.append(time_batch(operation, batch))
-            sink.drain()
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,13 +96,9 @@ def main() -> None:
         f"{options.rounds} interleaved rounds x {options.batch} calls each way"
     )
     print()
-    print(
-        "| anthropic call | uninstrumented (µs/call) | instrumented (µs/call) | overhead (µs/call) "
-        "| ratio (median of rounds) |"
-    )
-    print("|---|---:|---:|---:|---:|")
+    print(TABLE_HEADER)
     for name, operation in scenarios(client).items():
-        print(measure(operation, options.rounds, options.batch, sink).row(name))
+        print(measure(operation, integration, options.rounds, options.batch, sink).row(name))
     record.set_sink(None)
 
 

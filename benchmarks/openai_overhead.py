@@ -27,20 +27,14 @@ Target (issue 4): at most 1.03x the uninstrumented time for the chat call and th
 from __future__ import annotations
 
 import argparse
-import gc
-import gzip
 import json
 import platform
-import queue
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import httpx2
 import openai
-import yaml  # type: ignore[import-untyped,unused-ignore]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,26 +42,13 @@ sys.path.insert(0, str(ROOT))
 from bearlumen.integrations import openai as integration  # noqa: E402
 
 from bearlumen.metering import record  # noqa: E402
-from bearlumen.metering.record import LLMCall  # noqa: E402
+from benchmarks._overhead import TABLE_HEADER, QueueSink, measure, recorded_body  # noqa: E402
 
-CASSETTES = ROOT / "tests" / "cassettes"
 CHAT_CASSETTE = "otel-python-contrib/openai/test_chat_completion_with_content.yaml"  # gpt-4o-mini, 12 / 5
 STREAM_CASSETTE = (
     "otel-python-contrib/openai/test_chat_completion_multiple_choices_streaming.yaml"  # 109 chunks
 )
 MESSAGES: Any = [{"role": "user", "content": "Say this is a test"}]
-
-
-def recorded_body(relative: str) -> bytes:
-    """The first response body of a cassette, as the API sent it (decompressed)."""
-    document = yaml.safe_load((CASSETTES / relative).read_text(encoding="utf-8"))
-    body = document["interactions"][0]["response"]["body"]["string"]
-    if isinstance(body, str):
-        return body.encode()
-    try:
-        return gzip.decompress(body)
-    except OSError:
-        return bytes(body)
 
 
 def fifty_chunk_stream(body: bytes) -> Tuple[bytes, bytes]:
@@ -79,25 +60,6 @@ def fifty_chunk_stream(body: bytes) -> Tuple[bytes, bytes]:
     with_usage = b"\n\n".join(content[:49] + usage) + b"\n\ndata: [DONE]\n\n"
     without_usage = b"\n\n".join(content[:49]) + b"\n\ndata: [DONE]\n\n"
     return with_usage, without_usage
-
-
-class QueueSink:
-    """What the exporter does on the caller's thread: hand the call to a queue."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[LLMCall] = queue.SimpleQueue()
-        self.count = 0
-
-    def submit(self, call: LLMCall) -> None:
-        self.count += 1
-        self.queue.put(call)
-
-    def drain(self) -> None:
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
 
 
 def make_client() -> openai.OpenAI:
@@ -137,42 +99,6 @@ def workloads(client: openai.OpenAI) -> Dict[str, Callable[[], int]]:
     return {"chat": chat, "stream-50": stream_50, "stream-50-added": stream_50_added}
 
 
-def time_batch(run: Callable[[], int], batch: int) -> float:
-    """Seconds per call over `batch` calls."""
-    gc.collect()
-    started = time.perf_counter()
-    for _ in range(batch):
-        run()
-    return (time.perf_counter() - started) / batch
-
-
-def measure(run: Callable[[], int], sink: QueueSink, rounds: int, batch: int) -> Tuple[float, float, float]:
-    """(median seconds per call uninstrumented, instrumented, median of the rounds' paired ratios).
-
-    The paired ratio (each round's instrumented batch over its own baseline batch, run back to back)
-    cancels most of the drift of a busy machine; it is the figure the target applies to.
-    """
-    baseline: List[float] = []
-    metered: List[float] = []
-    for _ in range(3):  # warm up both paths
-        integration.install()
-        run()
-        integration.uninstall()
-        run()
-    for index in range(rounds):
-        order = ("metered", "baseline") if index % 2 else ("baseline", "metered")
-        for mode in order:
-            if mode == "metered":
-                integration.install()
-                metered.append(time_batch(run, batch))
-                integration.uninstall()
-            else:
-                baseline.append(time_batch(run, batch))
-        sink.drain()
-    ratios = [m / b for m, b in zip(metered, baseline)]
-    return statistics.median(baseline), statistics.median(metered), statistics.median(ratios)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,22 +118,15 @@ def main() -> None:
     assert sink.count == len(runs), sink.count
     assert visible == {"chat": 1, "stream-50": 50, "stream-50-added": 49}, visible
 
-    rows = []
-    for name, run in runs.items():
-        rows.append((name, *measure(run, sink, args.rounds, args.batch)))
+    rows = [measure(run, integration, args.rounds, args.batch, sink).row(name) for name, run in runs.items()]
     record.set_sink(previous)
 
     print(
         f"openai {openai.__version__}, Python {platform.python_version()}, "
         f"{args.rounds} rounds x {args.batch} calls, medians\n"
     )
-    print("| workload | uninstrumented µs/call | instrumented µs/call | overhead µs/call | ratio (paired) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, base, metered, ratio in rows:
-        print(
-            f"| {name} | {base * 1e6:.1f} | {metered * 1e6:.1f} | {(ratio - 1) * base * 1e6:+.1f} | "
-            f"{ratio:.3f}x |"
-        )
+    print(TABLE_HEADER)
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
