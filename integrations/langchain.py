@@ -1056,14 +1056,7 @@ class _Handler:
                 self._deliver(call)  # provider calls it had taken: billable, recorded as they came
 
     def _deliver(self, call: LLMCall) -> None:
-        sink = self.sink if self.sink is not None else record.get_sink()
-        if sink is None:
-            logger.debug("bearlumen: no sink installed; dropping a LangChain %s call", call.operation)
-            return
-        try:
-            sink.submit(call)
-        except Exception:
-            logger.debug("bearlumen: sink rejected a LangChain call", exc_info=True)
+        record.deliver(call, self.sink)
 
 
 def _release(collector: _Collector) -> None:

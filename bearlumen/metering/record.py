@@ -135,11 +135,16 @@ def emit(call: LLMCall) -> None:
                 return
         except Exception:
             logger.debug("bearlumen: collector failed; emitting directly", exc_info=True)
-    sink = _sink
-    if sink is None:
+    deliver(call)
+
+
+def deliver(call: LLMCall, sink: Optional[Sink] = None) -> None:
+    """Hand a call to `sink` (default: the installed one), past any collector. Never raises."""
+    target = sink if sink is not None else _sink
+    if target is None:
         logger.debug("bearlumen: no sink installed; dropping %s call", call.operation)
         return
     try:
-        sink.submit(call)
+        target.submit(call)
     except Exception:
         logger.debug("bearlumen: sink rejected a call", exc_info=True)
