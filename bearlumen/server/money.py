@@ -16,6 +16,7 @@ import orjson
 
 __all__ = [
     "MAX_COST_USD",
+    "LIMB",
     "MAX_QUANTITY",
     "MICRO",
     "PICO",
@@ -28,9 +29,11 @@ __all__ = [
 
 PICO = 10**12
 MICRO = 10**6
-# Bounds that keep every per-event value, and realistic hourly rollup sums, inside a signed 64-bit column.
+# Bounds that keep every per-event value inside a signed 64-bit column (at most LIMB units each). Sums never
+# overflow: rollups carry whole LIMBs in a second column (schema.ROLLUP_SUMS), queries sum exactly.
 MAX_QUANTITY = 10**12
 MAX_COST_USD = 10**6
+LIMB = 10**18
 # Enough digits that shifting a decimal by 12 places never rounds (inputs are capped at 64 characters).
 _EXACT = Context(prec=120)
 _ONE = Decimal(1)

@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 __all__ = [
     "ROLLUP_MEASURES",
+    "ROLLUP_SUMS",
     "api_keys",
     "end_users",
     "metadata",
@@ -137,7 +138,17 @@ usage_events = Table(
 )
 
 # The measures every rollup keeps: counts and exact integer sums over the *recorded* events of a bucket.
-ROLLUP_MEASURES = ("event_count", "priced_count", "cost_pico", "quantity_micro")
+# A sum is two BIGINT columns, ``x + x_hi * 10**18`` with ``0 <= x < 10**18`` (money.LIMB): one event is at
+# most 10**18 units, so the carry grows by at most one per event and can never overflow (migration 0002).
+ROLLUP_SUMS = ("cost_pico", "quantity_micro")
+ROLLUP_MEASURES = (
+    "event_count",
+    "priced_count",
+    "cost_pico",
+    "quantity_micro",
+    "cost_pico_hi",
+    "quantity_micro_hi",
+)
 
 
 def _rollup(name: str, *key: str) -> Table:
@@ -149,17 +160,19 @@ def _rollup(name: str, *key: str) -> Table:
         Column(k, Integer, primary_key=True) if k == "hour" else Column(k, String(255), primary_key=True)
         for k in key
     ]
-    measures = [Column(m, BigInteger, nullable=False) for m in ROLLUP_MEASURES]
+    measures = [Column(m, BigInteger, nullable=False) for m in ROLLUP_MEASURES[:4]]
+    carries = [Column(f"{m}_hi", BigInteger, nullable=False, server_default="0") for m in ROLLUP_SUMS]
     return Table(
         name,
         metadata,
         Column("tenant_id", Integer, primary_key=True),
         *columns,
         *measures,
+        *carries,
         # SQLite silently turns an overflowing integer addition into a float; this makes it an error instead.
         *[
             CheckConstraint(f"typeof({m}) = 'integer'", name=f"{m}_integer").ddl_if(dialect="sqlite")
-            for m in ROLLUP_MEASURES
+            for m in ROLLUP_MEASURES[:4]
         ],
         sqlite_with_rowid=False,
     )

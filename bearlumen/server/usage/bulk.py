@@ -24,7 +24,8 @@ from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from bearlumen.server.schema import ROLLUP_MEASURES, usage_events
+from bearlumen.server.money import LIMB
+from bearlumen.server.schema import ROLLUP_MEASURES, ROLLUP_SUMS, usage_events
 
 __all__ = ["EVENT_COLUMNS", "existing_event_ids", "insert_new_events", "upsert_rollup"]
 
@@ -118,21 +119,37 @@ def _insert_sqlite(conn: Connection, rows: List[Tuple[Any, ...]]) -> Set[bytes]:
     return {bytes(digest) for (digest,) in new}
 
 
+def _additions(table: str, modulo: str) -> str:
+    """The SET clause adding ``excluded`` into a row: counts add; each sum adds its low part modulo LIMB
+    and carries into its ``_hi`` column. Both databases evaluate every SET expression on the old row, and
+    two low parts below LIMB (10**18) add up below 2**63, so no step can overflow."""
+    parts = [f"{m} = {table}.{m} + excluded.{m}" for m in ROLLUP_MEASURES if m not in _SUM_COLUMNS]
+    for m in ROLLUP_SUMS:
+        low = f"({table}.{m} + excluded.{m})"
+        parts.append(f"{m} = {low} {modulo} {LIMB}")
+        parts.append(f"{m}_hi = {table}.{m}_hi + excluded.{m}_hi + {low} / {LIMB}")
+    return ", ".join(parts)
+
+
+_SUM_COLUMNS = {*ROLLUP_SUMS, *(f"{m}_hi" for m in ROLLUP_SUMS)}
+
+
 @cache
 def _upsert_sql(table: Table, dialect: str) -> Tuple[str, str]:
     """(statement head, conflict clause) of a rollup upsert."""
     keys = [c.name for c in table.primary_key.columns]
     head = f"INSERT INTO {table.name} ({', '.join([*keys, *ROLLUP_MEASURES])})"
+    modulo = "%" if dialect == "sqlite" else "%%"  # psycopg's parameter marker is %
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {_additions(table.name, modulo)}"
     if dialect == "sqlite":
-        add = ", ".join(f"{m} = {m} + excluded.{m}" for m in ROLLUP_MEASURES)
-        return head, f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
+        return head, conflict
     arrays = ", ".join(f"%b::{_pg_type(table, c)}[]" for c in [*keys, *ROLLUP_MEASURES])
-    add = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in ROLLUP_MEASURES)
-    return f"{head} SELECT * FROM unnest({arrays})", f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
+    return f"{head} SELECT * FROM unnest({arrays})", conflict
 
 
 def upsert_rollup(conn: Connection, table: Table, rows: List[Tuple[Any, ...]]) -> None:
-    """Add ``rows`` (primary key values, then the measures) into ``table``'s buckets."""
+    """Add ``rows`` (primary key values, then ROLLUP_MEASURES, sums split by LIMB) into ``table``'s
+    buckets."""
     if not rows:
         return
     rows.sort()  # one lock order for every writer (PostgreSQL); harmless on SQLite

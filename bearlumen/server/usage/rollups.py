@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
+from bearlumen.server.money import LIMB
 from bearlumen.server.schema import (
     rollup_agent,
     rollup_end_user,
@@ -107,8 +108,12 @@ def write_rollups(conn: Connection, rows: RollupRows) -> None:
 def _rows(
     tenant_id: int, rollup: Rollup, table_buckets: Dict[Tuple[Any, ...], Sums]
 ) -> List[Tuple[Any, ...]]:
-    """Rows in the table's primary-key column order, then the measures."""
+    """Rows in the table's primary-key column order, then schema.ROLLUP_MEASURES (each sum split into its
+    part below money.LIMB and its carry: a batch's bucket can exceed one 64-bit integer)."""
     order = [c.name for c in rollup.table.primary_key.columns][1:]  # after tenant_id
     position = {rollup.dimension: 0, "hour": 1, "metric_name": 2, "event_type": 3}
     index = [position[name] for name in order]
-    return [(tenant_id, *[key[i] for i in index], *sums) for key, sums in table_buckets.items()]
+    return [
+        (tenant_id, *[key[i] for i in index], count, priced, cost % LIMB, qty % LIMB, cost // LIMB, qty // LIMB)
+        for key, (count, priced, cost, qty) in table_buckets.items()
+    ]

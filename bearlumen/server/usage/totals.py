@@ -5,8 +5,10 @@ holding every filtered and grouped column, and up to two partial-hour edges answ
 (indexed on tenant and timestamp). The parts are disjoint, so their sums are exact. When no rollup holds
 all the columns a query needs, the whole range is read from ``usage_events``.
 
-Sums are computed as two integer sums (high and low 32 bits) so that no database ever overflows or rounds:
-SQLite's sum() raises past 2**63 and PostgreSQL returns NUMERIC, and this keeps both on plain integers.
+Sums never overflow or round. Each stored value (an event's, or a rollup's part below money.LIMB) is below
+2**63 and is summed as three 21-bit limbs: SQLite's sum() raises past 2**63, and a limb sum reaches it only
+after 2**42 rows, more rows than an SQLite file can hold. A rollup's carry column (whole LIMBs) grows by at
+most one per event, so its sum stays below the number of events. Python joins the parts into one exact int.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from sqlalchemy import ColumnElement, Select, func, literal_column, select
 from sqlalchemy.engine import Connection
 
+from bearlumen.server.money import LIMB
 from bearlumen.server.schema import usage_events
 from bearlumen.server.timefmt import DAY_US, HOUR_US
 from bearlumen.server.usage.rollups import Rollup, pick_rollup
@@ -33,7 +36,7 @@ DIMENSIONS = (
     "subscription_id",
 )
 GROUPS = (*DIMENSIONS, "day")  # what may be grouped on; filters take DIMENSIONS
-_LOW = str(0xFFFFFFFF)
+_MASK = str((1 << 21) - 1)
 
 
 @dataclass
@@ -95,9 +98,17 @@ def _merge(out: Dict[GroupKey, Totals], part: List[Tuple[GroupKey, Totals]]) -> 
             existing.add(value)
 
 
-def _split_sum(column: Any) -> List[ColumnElement[Any]]:
+def _limb_sums(column: Any) -> List[ColumnElement[Any]]:
     # Inlined integer literals: PostgreSQL has `bigint >> integer` but no `bigint >> bigint`.
-    return [func.sum(column.op(">>")(literal_column("32"))), func.sum(column.op("&")(literal_column(_LOW)))]
+    return [
+        func.sum(column.op(">>")(literal_column("42"))),
+        func.sum(column.op(">>")(literal_column("21")).op("&")(literal_column(_MASK))),
+        func.sum(column.op("&")(literal_column(_MASK))),
+    ]
+
+
+def _join_limbs(high: Any, middle: Any, low: Any) -> int:
+    return (int(high or 0) << 42) + (int(middle or 0) << 21) + int(low or 0)
 
 
 def _rolled(
@@ -115,8 +126,10 @@ def _rolled(
         *groups,
         func.sum(table.c.event_count),
         func.sum(table.c.priced_count),
-        *_split_sum(table.c.cost_pico),
-        *_split_sum(table.c.quantity_micro),
+        *_limb_sums(table.c.cost_pico),
+        *_limb_sums(table.c.quantity_micro),
+        func.sum(table.c.cost_pico_hi),
+        func.sum(table.c.quantity_micro_hi),
     ).where(table.c.tenant_id == tenant_id, *[table.c[k] == v for k, v in filters.items()])
     if first_hour is not None:
         query = query.where(table.c.hour >= first_hour)
@@ -139,8 +152,10 @@ def _raw(
         *groups,
         func.count(),
         func.count(ev.cost_pico),
-        *_split_sum(ev.cost_pico),
-        *_split_sum(ev.quantity_micro),
+        *_limb_sums(ev.cost_pico),
+        *_limb_sums(ev.quantity_micro),
+        literal_column("0"),
+        literal_column("0"),
     ).where(ev.tenant_id == tenant_id, *[ev[k] == v for k, v in filters.items()])
     if start_us is not None:
         query = query.where(ev.ts_us >= start_us)
@@ -157,15 +172,15 @@ def _fetch(conn: Connection, query: Select[Any], group_by: Sequence[str]) -> Lis
         if not count:
             continue  # an ungrouped aggregate over no rows still answers one row
         key = tuple(_group_value(g, v) for g, v in zip(group_by, row))
-        cost_hi, cost_lo, qty_hi, qty_lo = (int(v or 0) for v in row[width + 2 : width + 6])
+        cost_carry, qty_carry = (int(v or 0) for v in row[width + 8 : width + 10])
         out.append(
             (
                 key,
                 Totals(
                     event_count=count,
                     priced_count=int(row[width + 1] or 0),
-                    cost_pico=(cost_hi << 32) + cost_lo,
-                    quantity_micro=(qty_hi << 32) + qty_lo,
+                    cost_pico=_join_limbs(*row[width + 2 : width + 5]) + cost_carry * LIMB,
+                    quantity_micro=_join_limbs(*row[width + 5 : width + 8]) + qty_carry * LIMB,
                 ),
             )
         )
