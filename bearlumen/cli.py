@@ -1,6 +1,7 @@
 """The ``bearlumen`` command.
 
     bearlumen serve [--host H] [--port P] [--database-url URL] [--rate-limit N] [--bootstrap-key-file F]
+                    [--metrics] [--body-timeout S] [--no-access-log]
     bearlumen keys create --tenant NAME      # prints only the key, for scripts
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
@@ -65,7 +66,27 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One JSON line per request on stdout (never a key or a query string).",
+)
+@click.option(
+    "--metrics/--no-metrics",
+    envvar="BEARLUMEN_METRICS",
+    default=False,
+    show_default=True,
+    help="Serve Prometheus metrics at /metrics, without authentication: for the operator's scraper.",
+)
+@click.option(
+    "--body-timeout",
+    envvar="BEARLUMEN_BODY_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds a request body may take to arrive (408 after).",
+)
 def serve(
     host: str,
     port: int,
@@ -74,6 +95,8 @@ def serve(
     bootstrap_key_file: Optional[str],
     log_level: str,
     access_log: bool,
+    metrics: bool,
+    body_timeout: float,
 ) -> None:
     """Run the service (migrations are applied on start). Stops cleanly on SIGINT / SIGTERM."""
     import uvicorn
@@ -85,14 +108,15 @@ def serve(
     if rate_limit is not None and rate_limit <= 0:
         rate_limit = None  # 0 means off, as when unset
     click.echo(f"Database: {display_url(url)}")
-    app = create_app(url, rate_limit=rate_limit)
+    app = create_app(url, rate_limit=rate_limit, metrics=metrics, body_timeout=body_timeout)
     _bootstrap_key(app.state.db, bootstrap_key_file)
+    _access_log(access_log)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
-        access_log=access_log,
+        access_log=False,  # ours (structured, with request ids) replaces uvicorn's
         timeout_graceful_shutdown=30,
         server_header=False,
     )
@@ -105,6 +129,21 @@ def serve(
     finally:
         app.state.close()
     click.echo("Bear Lumen stopped.")
+
+
+def _access_log(enabled: bool) -> None:
+    import logging
+
+    from bearlumen.server.middleware import ACCESS_LOG
+
+    ACCESS_LOG.propagate = False
+    if not enabled:
+        ACCESS_LOG.setLevel(logging.WARNING)
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    ACCESS_LOG.addHandler(handler)
+    ACCESS_LOG.setLevel(logging.INFO)
 
 
 def _server_class() -> Any:

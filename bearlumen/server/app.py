@@ -9,30 +9,37 @@ call ``app.state.close()``.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional, Set
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from bearlumen._version import __version__
 from bearlumen.server.api import cost_attribution, end_users, models, subscriptions, system, usage
-from bearlumen.server.api._call import _principal
 from bearlumen.server.db import Database
 from bearlumen.server.errors import ApiError, error_body
+from bearlumen.server.fields import MAX_OFFSET
+from bearlumen.server.gate import BODY_TIMEOUT, Gate
 from bearlumen.server.jsonio import dumps
+from bearlumen.server.metrics import Metrics
 from bearlumen.server.middleware import RequestIdMiddleware
 from bearlumen.server.migrate import upgrade
+from bearlumen.server.openapi import document
 from bearlumen.server.ratelimit import RateLimiter
 
 __all__ = ["create_app"]
 
 # Query parameters whose validation failures have their own code (docs/api.md); the rest are invalid_request.
+_PARAM_MESSAGES = {
+    "limit": "limit must be a whole number from 1 to 1000.",
+    "offset": f"offset must be a whole number from 0 to {MAX_OFFSET}.",
+}
 _PARAM_CODES = {
     "limit": "invalid_limit",
     "offset": "invalid_limit",
@@ -41,14 +48,22 @@ _PARAM_CODES = {
 }
 
 
-def create_app(database_url: str, *, rate_limit: Optional[float] = None) -> FastAPI:
+def create_app(
+    database_url: str,
+    *,
+    rate_limit: Optional[float] = None,
+    metrics: bool = False,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
     """A ready Bear Lumen app on ``database_url`` (SQLite or PostgreSQL URL), migrations applied.
 
     ``rate_limit``: requests per second allowed per API key (burst of the same size); None disables it.
+    ``metrics``: serve Prometheus metrics at ``/metrics`` (unauthenticated: for the operator's scraper).
+    ``body_timeout``: seconds a request body may take to arrive (408 after).
     """
     db = Database(database_url)
     try:
-        upgrade(db)
+        head = upgrade(db)
     except BaseException:
         db.close()
         raise
@@ -65,12 +80,17 @@ def create_app(database_url: str, *, rate_limit: Optional[float] = None) -> Fast
         lifespan=lifespan,
     )
     app.state.db = db
+    app.state.schema_head = head
     app.state.limiter = RateLimiter(rate_limit) if rate_limit else None
+    app.state.metrics = Metrics() if metrics else None
     app.state.close = db.close
     for module in (system, end_users, subscriptions, usage, cost_attribution):
         app.include_router(module.router)
+    if metrics:
+        app.include_router(system.metrics_router)
     _install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(Gate, db=db, limiter=app.state.limiter, body_timeout=body_timeout)
+    app.add_middleware(RequestIdMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -80,6 +100,7 @@ def _request_id(request: Request) -> Optional[str]:
 
 
 def _error(request: Request, exc: ApiError) -> Response:
+    request.state.error_code = exc.code  # for the access log and the rejection metrics
     body = error_body(exc.code, exc.message, _request_id(request), param=exc.param, errors=exc.errors)
     return Response(dumps(body), status_code=exc.status, headers=exc.headers, media_type="application/json")
 
@@ -91,16 +112,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        # Authenticate first, so an unauthenticated request answers 401 whatever its parameters.
-        try:
-            await run_in_threadpool(_principal, request.app.state.db, request.headers.get("authorization"))
-        except ApiError as auth_error:
-            return _error(request, auth_error)
+        # Only query parameters are validated by FastAPI (bodies are checked by our own validators).
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(part) for part in first.get("loc", ())]
         param = location[-1] if location else None
         if first.get("type") == "missing":
             code, message = "invalid_request", f"{param} is required."
+        elif param in _PARAM_MESSAGES:
+            code, message = "invalid_limit", _PARAM_MESSAGES[param]
         else:
             code = _PARAM_CODES.get(param or "", "invalid_request")
             message = f"{param}: {first.get('msg', 'invalid value')}" if param else "Invalid request."
@@ -108,9 +127,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = "not_found" if exc.status_code == 404 else "invalid_request"
-        message = "Unknown path." if exc.status_code == 404 else str(exc.detail)
-        return _error(request, ApiError(exc.status_code, code, message, headers=exc.headers))
+        if exc.status_code == 404:
+            return _error(request, ApiError(404, "not_found", "Unknown path."))
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}."
+            return _error(
+                request, ApiError(405, "invalid_request", message, headers={"Allow": ", ".join(allowed)})
+            )
+        return _error(
+            request, ApiError(exc.status_code, "invalid_request", str(exc.detail), headers=exc.headers)
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
@@ -130,6 +157,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+def _allowed_methods(request: Request) -> List[str]:
+    """Every method some route answers on this path (Starlette's own 405 names only the first route's)."""
+    methods: Set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 _TRANSIENT_SQLITE = ("locked", "busy", "unable to open", "disk i/o")
 
 
@@ -147,6 +184,5 @@ def _openapi(app: FastAPI) -> Dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(models.schemas())
-        app.openapi_schema = schema
+        app.openapi_schema = document(schema, models.schemas())
     return app.openapi_schema

@@ -9,10 +9,12 @@ import orjson
 
 from bearlumen.server.errors import FieldError, invalid
 from bearlumen.server.jsonio import dumps
-from bearlumen.server.timefmt import parse_ts
+from bearlumen.server.timefmt import MAX_US, MIN_US, parse_ts
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
+    "MAX_OFFSET",
     "check_fields",
     "email",
     "enum",
@@ -25,6 +27,9 @@ __all__ = [
 ]
 
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 254  # nesting levels (orjson serializes up to this depth)
+MAX_OFFSET = 2**63 - 1  # what both databases take as OFFSET
+_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
 # Deliberately simple: one @, no whitespace, a dot in the domain. Deliverability is not our business.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
@@ -78,7 +83,12 @@ def metadata_json(value: Any, param: str = "metadata") -> str:
         raise invalid(f"{param} must be a JSON object.", param)
     try:
         encoded = dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        if "recursion" in str(exc).lower():
+            raise invalid(
+                f"{param} is nested too deeply: at most {MAX_METADATA_DEPTH} levels of objects and arrays.",
+                param,
+            ) from None
         raise invalid(f"{param} contains text that is not valid Unicode.", param) from None
     if len(encoded) > MAX_METADATA_BYTES:
         raise invalid(f"{param} must be at most {MAX_METADATA_BYTES} bytes as JSON.", param)
@@ -94,6 +104,8 @@ def timestamp_param(value: Any, param: str, code: str = "invalid_date") -> int:
         raise FieldError(
             code, f"{param} must be an ISO 8601 date or date-time (e.g. 2024-01-31T00:00:00Z).", param
         )
+    if not MIN_US <= micros <= MAX_US:
+        raise FieldError(code, f"{param} must be between {_RANGE} once its UTC offset is applied.", param)
     return micros
 
 
@@ -113,11 +125,11 @@ def range_us(
 
 
 def page(limit: Optional[int], offset: Optional[int]) -> Tuple[int, int]:
-    """``limit`` 1..1000 (default 100), ``offset`` >= 0 (default 0)."""
+    """``limit`` 1..1000 (default 100), ``offset`` 0..2**63-1 (default 0)."""
     limit = 100 if limit is None else limit
     offset = 0 if offset is None else offset
     if not 1 <= limit <= 1000:
         raise FieldError("invalid_limit", "limit must be between 1 and 1000.", "limit")
-    if offset < 0:
-        raise FieldError("invalid_limit", "offset must be 0 or more.", "offset")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise FieldError("invalid_limit", f"offset must be between 0 and {MAX_OFFSET}.", "offset")
     return limit, offset

@@ -19,10 +19,11 @@ from starlette.responses import Response
 
 from bearlumen.server.errors import ApiError
 
-__all__ = ["MAX_BODY_BYTES", "dumps", "json_response", "loads_body", "read_body"]
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "dumps", "json_response", "loads_body", "read_body", "too_large"]
 
 # 1000 events with 16 KiB of metadata each fit with room to spare.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_DEPTH = 1024  # nesting levels of a request body (orjson's parser limit)
 
 
 def _reject_constant(name: str) -> Any:
@@ -47,22 +48,27 @@ def json_response(content: Any, status: int = 200, headers: Optional[Dict[str, s
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, refusing more than MAX_BODY_BYTES before buffering it all."""
+    """The raw body, refusing more than MAX_BODY_BYTES before buffering it all (``gate.Gate`` enforces the
+    same limit on the stream for every route; this keeps it for an app mounted without the gate)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+        raise too_large()
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _too_large()
+            raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large() -> ApiError:
-    return ApiError(400, "invalid_request", f"The request body exceeds {MAX_BODY_BYTES // 1048576} MiB.")
+def too_large() -> ApiError:
+    return ApiError(
+        413,
+        "request_too_large",
+        f"The request body exceeds {MAX_BODY_BYTES // 1048576} MiB; send fewer events per request.",
+    )
 
 
 def loads_body(body: bytes, *, exact: bool = False) -> Dict[str, Any]:
@@ -73,10 +79,15 @@ def loads_body(body: bytes, *, exact: bool = False) -> Dict[str, Any]:
         else:
             try:
                 value = orjson.loads(body)
-            except (
-                orjson.JSONDecodeError
-            ):  # the standard parser also reads huge numbers, and words errors well
+            except orjson.JSONDecodeError as exc:
+                if "depth limit" in str(exc):
+                    raise RecursionError from None
+                # the standard parser also reads huge numbers, and words errors well
                 value = _decoder.decode(body.decode("utf-8"))
+    except RecursionError:
+        raise ApiError(
+            400, "invalid_request", f"The request body is nested more than {MAX_DEPTH} levels deep."
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_request", f"The request body is not valid JSON: {_short(exc)}") from None
     if not isinstance(value, dict):

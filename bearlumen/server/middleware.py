@@ -1,6 +1,11 @@
-"""Request ids on every answer, and the last-resort 500 (as the JSON envelope, with the request id).
+"""The edge of every request: its id, its access-log line and metrics, and the last-resort 500 (as the JSON
+envelope, with the request id).
 
 A pure ASGI middleware: Starlette's BaseHTTPMiddleware would add a task and a body copy to every request.
+
+The access log (logger ``bearlumen.access``, one JSON object per line) holds what an operator needs and
+nothing secret: the request id, method, path (never the query string), route template, status, error code,
+duration, client address and the API key's *id* (``key_...``, never the key).
 """
 
 from __future__ import annotations
@@ -8,12 +13,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from typing import Any, Awaitable, Callable, MutableMapping
+import time
+from typing import Any, Awaitable, Callable, MutableMapping, Optional
 
 from bearlumen.server.errors import error_body
 from bearlumen.server.jsonio import dumps
 
-__all__ = ["RequestIdMiddleware"]
+__all__ = ["ACCESS_LOG", "RequestIdMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,6 +29,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 log = logging.getLogger("bearlumen.server")
+ACCESS_LOG = logging.getLogger("bearlumen.access")
 
 
 def _request_id(scope: Scope) -> str:
@@ -32,23 +39,32 @@ def _request_id(scope: Scope) -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else "unmatched"
+
+
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Optional[Any] = None) -> None:
         self.app = app
+        self.metrics = metrics  # a metrics.Metrics, or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("ascii"))
-        started = False
+        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = int(message["status"])
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
@@ -56,8 +72,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("Unhandled error in %s %s (request %s)", scope["method"], scope["path"], request_id)
-            if started:
+            if status:
                 raise
+            state["error_code"] = "internal_error"
             body = dumps(error_body("internal_error", "Internal server error.", request_id))
             await send_with_id(
                 {
@@ -67,3 +84,28 @@ class RequestIdMiddleware:
                 }
             )
             await send({"type": "http.response.body", "body": body})
+        finally:
+            self._record(scope, status, time.perf_counter() - began)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        state = scope.get("state", {})
+        code = state.get("error_code") if status >= 400 else None
+        route = _route(scope)
+        if self.metrics is not None and status:
+            self.metrics.observe(scope["method"], route, status, seconds, code)
+        if ACCESS_LOG.isEnabledFor(logging.INFO):
+            principal = state.get("principal")
+            client = scope.get("client")
+            line = {
+                "ts": time.time(),
+                "requestId": state.get("request_id"),
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "status": status or None,  # None: the client went away before an answer started
+                "error": code,
+                "durationMs": round(seconds * 1000, 3),
+                "client": client[0] if client else None,
+                "keyId": getattr(principal, "key_id", None),
+            }
+            ACCESS_LOG.info(dumps(line).decode("utf-8"))

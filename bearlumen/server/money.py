@@ -15,8 +15,8 @@ from typing import Any, Optional, Union
 import orjson
 
 __all__ = [
-    "MAX_COST_USD",
     "LIMB",
+    "MAX_COST_USD",
     "MAX_QUANTITY",
     "MICRO",
     "PICO",

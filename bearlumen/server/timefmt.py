@@ -15,6 +15,8 @@ from typing import Optional
 __all__ = [
     "DAY_US",
     "HOUR_US",
+    "MAX_US",
+    "MIN_US",
     "format_date",
     "format_ts",
     "now_us",
@@ -26,6 +28,10 @@ DAY_US = 24 * HOUR_US
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
+# The instants the service can store and print: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z, in UTC
+# after an input's offset is applied (0001-01-01T00:00:00+05:00 is before the first one).
+MIN_US = (datetime(1, 1, 1) - _EPOCH) // _ONE_US
+MAX_US = (datetime(9999, 12, 31, 23, 59, 59, 999999) - _EPOCH) // _ONE_US
 
 # Fast path for the shape clients send (``2024-01-01T00:00:00.123456Z``): on Python >= 3.11 the C parser
 # reads exactly this shape as the general parser below does, ~5x faster (ingestion parses one per event).

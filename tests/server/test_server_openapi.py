@@ -10,6 +10,7 @@ from tests.support.service import ServiceHandle
 
 PATHS = {
     "/healthz": {"get"},
+    "/readyz": {"get"},
     "/v1/end_users": {"get", "post"},
     "/v1/end_users/{end_user_id}": {"get", "patch"},
     "/v1/end_users/{end_user_id}/deactivate": {"post"},

@@ -1,8 +1,9 @@
 """The one path every authenticated request takes.
 
-The handler reads the body on the event loop; then a single worker-thread hop authenticates the key,
-applies the rate limit, parses the JSON, runs the service function and serializes the answer. One hop keeps
-per-request overhead low, and nothing that touches the database ever runs on the event loop.
+The key and the rate limit were checked by ``gate.Gate`` before the body was read (the principal is on
+``request.state``). The handler reads the body on the event loop; then a single worker-thread hop parses the
+JSON, runs the service function and serializes the answer. One hop keeps per-request overhead low, and
+nothing that touches the database ever runs on the event loop.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bearlumen.server.db import Database
-from bearlumen.server.errors import ApiError, FieldError, auth_failed
+from bearlumen.server.errors import FieldError
+from bearlumen.server.gate import principal_for
 from bearlumen.server.jsonio import dumps, loads_body, read_body
-from bearlumen.server.keys import Principal, authenticate
-from bearlumen.server.ratelimit import RateLimiter
+from bearlumen.server.keys import Principal
 
 __all__ = ["Body", "Ctx", "bearer", "call"]
 
@@ -44,46 +45,21 @@ async def call(
 ) -> Response:
     """Run ``work(ctx, body)``: ``body`` is the parsed JSON object (``body=True``), the raw bytes
     (``raw_body=True``: the work parses it itself) or None."""
+    principal: Optional[Principal] = getattr(request.state, "principal", None)
+    if principal is None:  # only without the gate in front (it admits every /v1 request)
+        principal = await run_in_threadpool(
+            principal_for, request.app.state.db, request.headers.get("authorization")
+        )
     raw = await read_body(request) if body or raw_body else None
-    state = request.app.state
     content = await run_in_threadpool(
-        _execute, state.db, state.limiter, request.headers.get("authorization"), raw, raw_body, work
+        _execute, request.app.state.db, principal.tenant_id, raw, raw_body, work
     )
     return Response(content, status_code=status, media_type="application/json")
 
 
-def _execute(
-    db: Database,
-    limiter: Optional[RateLimiter],
-    authorization: Optional[str],
-    raw: Optional[bytes],
-    raw_body: bool,
-    work: Work,
-) -> bytes:
-    principal = _principal(db, authorization)
-    if limiter is not None:
-        wait = limiter.acquire(principal.key_id)
-        if wait:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Rate limit of {limiter.rate:g} requests per second exceeded; retry in {wait} s.",
-                headers={"Retry-After": str(wait)},
-            )
+def _execute(db: Database, tenant_id: int, raw: Optional[bytes], raw_body: bool, work: Work) -> bytes:
     try:
         parsed: Any = raw if raw is None or raw_body else loads_body(raw)
-        return dumps(work(Ctx(db, principal.tenant_id), parsed))
+        return dumps(work(Ctx(db, tenant_id), parsed))
     except FieldError as exc:
         raise exc.as_api_error() from None
-
-
-def _principal(db: Database, authorization: Optional[str]) -> Principal:
-    if not authorization:
-        raise auth_failed("Missing API key: send `Authorization: Bearer <key>`.")
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise auth_failed("Malformed Authorization header: expected `Bearer <key>`.")
-    principal = db.read(lambda conn: authenticate(conn, key.strip()))
-    if principal is None:
-        raise auth_failed("Invalid or revoked API key.")
-    return principal

@@ -9,13 +9,29 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Optional, Type, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from typing_extensions import Annotated
+
+from bearlumen.server.openapi import ERRORS
 
 __all__ = ["body", "schemas"]
 
 Money = Optional[str]
 Quantity = Union[int, float]
 _MONEY = "Decimal string, exact to 1e-12 USD; null when no event of the group was priced."
+NO_NUL = r"^[^\x00]*$"  # text is stored as is: a NUL character is refused (PostgreSQL cannot store it)
+DATE_OR_TIME: Dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}],
+    "description": "ISO 8601 date or date-time, between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z "
+    "once its offset is applied; no zone means UTC, a bare date means midnight UTC.",
+}
+Text255 = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+DateOrTime = Annotated[str, WithJsonSchema(DATE_OR_TIME)]
+Email = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email"})]
+ERROR_CODES: List[Any] = sorted(
+    {code for _meaning, codes in ERRORS.values() for code in codes} | {"internal_error"}
+)
 
 
 class _Doc(BaseModel):
@@ -24,52 +40,55 @@ class _Doc(BaseModel):
 
 # ---- requests ---------------------------------------------------------------------------------------
 class EndUserCreate(_Doc):
-    external_id: str = Field(min_length=1, max_length=255)
-    email: Optional[str] = None
-    name: Optional[str] = Field(None, max_length=255)
-    metadata: Optional[Dict[str, Any]] = None
+    external_id: Text255
+    email: Optional[Email] = None
+    name: Optional[Text255] = None
+    metadata: Optional[Dict[str, Any]] = Field(None, description="<= 16 KiB as JSON, <= 254 levels deep.")
 
 
 class EndUserUpdate(_Doc):
-    external_id: Optional[str] = Field(None, min_length=1, max_length=255)
-    email: Optional[str] = None
-    name: Optional[str] = Field(None, max_length=255)
+    external_id: Optional[Text255] = None
+    email: Optional[Email] = None
+    name: Optional[Text255] = None
     metadata: Optional[Dict[str, Any]] = Field(None, description="Replaces the stored metadata.")
 
 
 class SubscriptionCreate(_Doc):
-    organization_id: str = Field(min_length=1, max_length=255)
-    plan_id: str = Field(min_length=1, max_length=255)
+    organization_id: Text255
+    plan_id: Text255
     billing_cycle: Literal["monthly", "quarterly", "yearly"]
-    start_date: str = Field(description="ISO 8601")
-    end_date: Optional[str] = None
-    end_user_id: Optional[str] = Field(None, description="An end user's id or external id.")
+    start_date: DateOrTime
+    end_date: Optional[DateOrTime] = Field(None, description="Not before start_date.")
+    end_user_id: Optional[Text255] = Field(None, description="An end user's id or external id.")
     metadata: Optional[Dict[str, Any]] = None
 
 
 class SubscriptionUpdate(_Doc):
-    organization_id: Optional[str] = None
-    plan_id: Optional[str] = None
+    organization_id: Optional[Text255] = None
+    plan_id: Optional[Text255] = None
     billing_cycle: Optional[Literal["monthly", "quarterly", "yearly"]] = None
-    end_date: Optional[str] = None
-    end_user_id: Optional[str] = None
+    end_date: Optional[DateOrTime] = None
+    end_user_id: Optional[Text255] = None
     metadata: Optional[Dict[str, Any]] = None
 
 
 class EventInput(_Doc):
-    event_type: str = Field(min_length=1, max_length=100)
-    metric_name: str = Field(min_length=1, max_length=100)
-    quantity: Quantity = Field(ge=0, description="Finite, >= 0, at most 6 decimal places.")
-    idempotency_key: Optional[str] = Field(None, max_length=255, description="Made by the service if absent.")
-    agent_id: Optional[str] = Field(None, max_length=255)
-    workflow_id: Optional[str] = Field(None, max_length=255)
-    subscription_id: Optional[str] = Field(None, max_length=255)
-    end_user_id: Optional[str] = Field(None, description="An end user's id or external id.")
-    timestamp: Optional[str] = Field(None, description="ISO 8601; default now; at most 5 minutes ahead.")
+    event_type: Text100
+    metric_name: Text100
+    quantity: Quantity = Field(ge=0, le=10**12, description="Finite, >= 0, at most 6 decimal places.")
+    idempotency_key: Optional[Text255] = Field(None, description="Made by the service if absent.")
+    agent_id: Optional[Text255] = None
+    workflow_id: Optional[Text255] = None
+    subscription_id: Optional[Text255] = None
+    end_user_id: Optional[Text255] = Field(None, description="An end user's id or external id.")
+    timestamp: Optional[DateOrTime] = Field(
+        None, description="ISO 8601; default now; not before 1970, at most 5 minutes ahead."
+    )
     metadata: Optional[Dict[str, Any]] = Field(
         None,
-        description="<= 16 KiB. provider_cost_usd (number or decimal string) is the event's cost; "
-        "pricing_status='unpriced' or no cost makes it unpriced; model is used by group_by=model.",
+        description="<= 16 KiB as JSON, <= 254 levels deep. provider_cost_usd (number or decimal string, "
+        "0..1000000) is the event's cost; pricing_status='unpriced' or no cost makes it unpriced; model "
+        "(1..255 characters) is used by group_by=model.",
     )
 
 
@@ -224,12 +243,28 @@ class Values(BaseModel):
     values: List[str]
 
 
-class ErrorDetail(BaseModel):
-    code: str
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    schemaRevision: str
+
+
+class ItemError(BaseModel):
+    index: int = Field(ge=0)
+    code: Literal["invalid_request", "invalid_quantity", "invalid_timestamp", "not_found"]
     message: str
     param: Optional[str]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(json_schema_extra={"enum": list(ERROR_CODES)})
+    message: str = Field(description="What to change.")
+    param: Optional[str] = Field(description="The offending field or parameter, if one is.")
     requestId: str
-    errors: Optional[List[Dict[str, Any]]] = None
+    errors: Optional[List[ItemError]] = Field(None, description="`invalid_batch` only: one per bad event.")
 
 
 class ErrorEnvelope(BaseModel):

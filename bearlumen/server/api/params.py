@@ -1,39 +1,75 @@
-"""Query parameters shared by several routes (declared here so the OpenAPI document lists them)."""
+"""Query and path parameters shared by several routes, declared with their real ranges so the OpenAPI
+document states them (FastAPI checks the declared bounds; a failure is a 400 in the error envelope)."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
-from fastapi import Query
+from fastapi import Path, Query
+from typing_extensions import Annotated
 
-__all__ = ["page_params", "range_params", "usage_params"]
+from bearlumen.server.api.models import DATE_OR_TIME, NO_NUL
+from bearlumen.server.fields import MAX_OFFSET
+from bearlumen.server.usage.totals import GROUPS
 
-_DATE = "ISO 8601 date or date-time; no zone means UTC, a bare date means midnight UTC."
+__all__ = [
+    "EndUserId",
+    "GroupBy",
+    "SubscriptionId",
+    "filter_param",
+    "page_params",
+    "range_params",
+    "usage_params",
+]
+
+
+def _date(description: str, required: bool = False) -> Any:
+    extra = {**DATE_OR_TIME, "description": f"{description} {DATE_OR_TIME['description']}"}
+    return Query(... if required else None, json_schema_extra=extra)
+
+
+def filter_param(description: Optional[str] = None) -> Any:
+    return Query(None, min_length=1, max_length=255, pattern=NO_NUL, description=description)
+
+
+def _id(name: str) -> Any:
+    return Path(min_length=1, max_length=255, pattern=NO_NUL, description=f"The {name}'s id.")
+
+
+EndUserId = Annotated[str, _id("end user")]
+SubscriptionId = Annotated[str, _id("subscription")]
+GroupBy = Annotated[
+    Optional[str],
+    Query(
+        description="What each item groups on (default metric_name).",
+        json_schema_extra={"enum": list(GROUPS)},
+    ),
+]
 
 
 async def page_params(
-    limit: Optional[int] = Query(None, description="1..1000, default 100"),
-    offset: Optional[int] = Query(None, description=">= 0, default 0"),
+    limit: Optional[int] = Query(None, ge=1, le=1000, description="Default 100."),
+    offset: Optional[int] = Query(None, ge=0, le=MAX_OFFSET, description="Default 0."),
 ) -> Dict[str, Optional[int]]:
     return {"limit": limit, "offset": offset}
 
 
 async def range_params(
-    start_date: str = Query(..., description=f"Inclusive. {_DATE}"),
-    end_date: str = Query(..., description=f"Exclusive. {_DATE}"),
+    start_date: str = _date("Inclusive.", required=True),
+    end_date: str = _date("Exclusive.", required=True),
 ) -> Dict[str, Optional[str]]:
     return {"start_date": start_date, "end_date": end_date}
 
 
 async def usage_params(
-    subscription_id: Optional[str] = Query(None),
-    end_user_id: Optional[str] = Query(None, description="An end user's id or external id."),
-    metric_name: Optional[str] = Query(None),
-    event_type: Optional[str] = Query(None),
-    agent_id: Optional[str] = Query(None),
-    workflow_id: Optional[str] = Query(None),
-    start_date: Optional[str] = Query(None, description=f"Inclusive. {_DATE}"),
-    end_date: Optional[str] = Query(None, description=f"Exclusive. {_DATE}"),
+    subscription_id: Optional[str] = filter_param(),
+    end_user_id: Optional[str] = filter_param("An end user's id or external id."),
+    metric_name: Optional[str] = filter_param(),
+    event_type: Optional[str] = filter_param(),
+    agent_id: Optional[str] = filter_param(),
+    workflow_id: Optional[str] = filter_param(),
+    start_date: Optional[str] = _date("Inclusive."),
+    end_date: Optional[str] = _date("Exclusive."),
 ) -> Dict[str, Optional[str]]:
     return {
         "subscription_id": subscription_id,

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from bearlumen.server.api import models
 from bearlumen.server.api._call import Body, Ctx, bearer, call
-from bearlumen.server.api.params import page_params
+from bearlumen.server.api.params import SubscriptionId, filter_param, page_params
 from bearlumen.server.fields import page
 from bearlumen.server.services import subscriptions
 
@@ -35,8 +35,8 @@ async def create_subscription(request: Request) -> Response:
 async def list_subscriptions(
     request: Request,
     paging: Annotated[Dict[str, Optional[int]], Depends(page_params)],
-    organization_id: Annotated[Optional[str], Query()] = None,
-    status: Annotated[Optional[str], Query(description="ACTIVE or CANCELED")] = None,
+    organization_id: Optional[str] = filter_param(),
+    status: Annotated[Optional[str], Query(json_schema_extra={"enum": ["ACTIVE", "CANCELED"]})] = None,
 ) -> Response:
     def work(ctx: Ctx, _body: Body) -> Any:
         limit, offset = page(paging["limit"], paging["offset"])
@@ -46,8 +46,11 @@ async def list_subscriptions(
 
 
 @router.get("/{subscription_id}", response_model=models.SubscriptionEnvelope)
-async def get_subscription(request: Request, subscription_id: str) -> Response:
-    return await call(request, lambda ctx, _: subscriptions.get(ctx.db, ctx.tenant_id, subscription_id))
+async def get_subscription(request: Request, subscription_id: SubscriptionId) -> Response:
+    return await call(
+        request,
+        lambda ctx, _: subscriptions.get(ctx.db, ctx.tenant_id, subscription_id),
+    )
 
 
 @router.patch(
@@ -55,7 +58,7 @@ async def get_subscription(request: Request, subscription_id: str) -> Response:
     response_model=models.SubscriptionEnvelope,
     openapi_extra=models.body(models.SubscriptionUpdate),
 )
-async def update_subscription(request: Request, subscription_id: str) -> Response:
+async def update_subscription(request: Request, subscription_id: SubscriptionId) -> Response:
     return await call(
         request,
         lambda ctx, body: subscriptions.update_(ctx.db, ctx.tenant_id, subscription_id, body or {}),
@@ -64,5 +67,8 @@ async def update_subscription(request: Request, subscription_id: str) -> Respons
 
 
 @router.post("/{subscription_id}/cancel", response_model=models.SubscriptionEnvelope)
-async def cancel_subscription(request: Request, subscription_id: str) -> Response:
-    return await call(request, lambda ctx, _: subscriptions.cancel(ctx.db, ctx.tenant_id, subscription_id))
+async def cancel_subscription(request: Request, subscription_id: SubscriptionId) -> Response:
+    return await call(
+        request,
+        lambda ctx, _: subscriptions.cancel(ctx.db, ctx.tenant_id, subscription_id),
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Dict, Optional
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from bearlumen.server.api import models
 from bearlumen.server.api._call import Body, Ctx, bearer, call
-from bearlumen.server.api.params import page_params, usage_params
+from bearlumen.server.api.params import GroupBy, page_params, usage_params
 from bearlumen.server.fields import page
 from bearlumen.server.usage import service
 
@@ -19,14 +19,28 @@ Params = Dict[str, Optional[str]]
 
 @router.post("/events", response_model=models.RecordResult, openapi_extra=models.body(models.EventInput))
 async def record_event(request: Request) -> Response:
-    return await call(request, lambda ctx, raw: service.record_one(ctx.db, ctx.tenant_id, raw), raw_body=True)
+    metrics = request.app.state.metrics
+
+    def work(ctx: Ctx, raw: Body) -> Any:
+        result = service.record_one(ctx.db, ctx.tenant_id, raw)
+        if metrics is not None:
+            metrics.events(int(result["recorded"]), int(not result["recorded"]))
+        return result
+
+    return await call(request, work, raw_body=True)
 
 
 @router.post("/events/batch", response_model=models.BatchResult, openapi_extra=models.body(models.BatchInput))
 async def record_batch(request: Request) -> Response:
-    return await call(
-        request, lambda ctx, raw: service.record_batch(ctx.db, ctx.tenant_id, raw), raw_body=True
-    )
+    metrics = request.app.state.metrics
+
+    def work(ctx: Ctx, raw: Body) -> Any:
+        result = service.record_batch(ctx.db, ctx.tenant_id, raw)
+        if metrics is not None:
+            metrics.events(result["recorded_count"], result["skipped_count"])
+        return result
+
+    return await call(request, work, raw_body=True)
 
 
 @router.get("/events", response_model=models.EventList)
@@ -42,16 +56,11 @@ async def query_events(
     return await call(request, work)
 
 
-_GROUP_BY = (
-    "metric_name (default), event_type, agent_id, workflow_id, model, end_user_id, subscription_id or day"
-)
-
-
 @router.get("/aggregation", response_model=models.Aggregation)
 async def aggregation(
     request: Request,
     params: Annotated[Params, Depends(usage_params)],
-    group_by: Annotated[Optional[str], Query(description=_GROUP_BY)] = None,
+    group_by: GroupBy = None,
 ) -> Response:
     merged = {**params, "group_by": group_by}
     return await call(request, lambda ctx, _: service.aggregation(ctx.db, ctx.tenant_id, merged))

@@ -171,7 +171,7 @@ def list_(
 ) -> Dict[str, Any]:
     where = [_sub.tenant_id == tenant_id]
     if organization_id is not None:
-        where.append(_sub.organization_id == organization_id)
+        where.append(_sub.organization_id == text(organization_id, "organization_id"))
     if status is not None:
         where.append(_sub.status == enum(status, "status", STATUSES))
 

@@ -114,6 +114,15 @@ def _rows(
     position = {rollup.dimension: 0, "hour": 1, "metric_name": 2, "event_type": 3}
     index = [position[name] for name in order]
     return [
-        (tenant_id, *[key[i] for i in index], count, priced, cost % LIMB, qty % LIMB, cost // LIMB, qty // LIMB)
+        (
+            tenant_id,
+            *[key[i] for i in index],
+            count,
+            priced,
+            cost % LIMB,
+            qty % LIMB,
+            cost // LIMB,
+            qty // LIMB,
+        )
         for key, (count, priced, cost, qty) in table_buckets.items()
     ]

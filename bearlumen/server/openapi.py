@@ -1,0 +1,85 @@
+"""The published OpenAPI document, made true to what the service answers.
+
+FastAPI documents a 422 for every validated operation, which this service never sends (every validation
+failure is a 400 in the error envelope of docs/api.md), and knows nothing of the answers the gate and the
+validators give. ``document`` replaces the 422 with every error status each operation can answer, each with
+the error envelope's schema, the codes it can carry, and its headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Set, Tuple
+
+__all__ = ["ERRORS", "document", "error_statuses"]
+
+# status -> (what it means, the codes it carries)
+ERRORS: Dict[int, Tuple[str, List[str]]] = {
+    400: (
+        "The request is invalid; `message` says what to change and `param` names the field.",
+        [
+            "invalid_request",
+            "invalid_quantity",
+            "invalid_timestamp",
+            "invalid_date",
+            "invalid_limit",
+            "invalid_email",
+            "batch_too_large",
+            "invalid_batch",
+        ],
+    ),
+    401: ("Missing, malformed, unknown or revoked API key.", ["authentication_failed"]),
+    404: ("No such id (or another tenant's id: indistinguishable).", ["not_found"]),
+    408: ("The request body did not arrive in time.", ["request_timeout"]),
+    409: ("An end user with this external_id already exists.", ["duplicate_external_id"]),
+    413: ("The request body exceeds 32 MiB.", ["request_too_large"]),
+    429: ("The key's rate limit is exceeded; retry after `Retry-After` seconds.", ["rate_limited"]),
+    503: ("The database is unavailable; retry after `Retry-After` seconds.", ["unavailable"]),
+}
+_HEADERS: Dict[int, Dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}},
+    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds."}},
+    503: {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds."}},
+}
+# Operations that resolve an end user named in the body (unknown: 404) besides those with an id in the path.
+_NOT_FOUND = {("/v1/usage/events", "post"), ("/v1/subscriptions", "post")}
+_CONFLICT = {("/v1/end_users", "post"), ("/v1/end_users/{end_user_id}", "patch")}
+
+
+def error_statuses(path: str, method: str, has_body: bool) -> Set[int]:
+    """Every error status the operation can answer (docs/api.md)."""
+    if not path.startswith("/v1/"):
+        return set()
+    statuses = {400, 401, 413, 429, 503}  # 413: a declared Content-Length over the limit, on any route
+    if has_body:
+        statuses.add(408)
+    if "{" in path or (path, method) in _NOT_FOUND:
+        statuses.add(404)
+    if (path, method) in _CONFLICT:
+        statuses.add(409)
+    return statuses
+
+
+def _response(status: int) -> Dict[str, Any]:
+    meaning, codes = ERRORS[status]
+    response: Dict[str, Any] = {
+        "description": f"{meaning} Codes: {', '.join(f'`{c}`' for c in codes)}.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+    if status in _HEADERS:
+        response["headers"] = _HEADERS[status]
+    return response
+
+
+def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, Any]:
+    """``schema`` (FastAPI's) with our component schemas and the true error answers of every operation."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas.update(components)
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status in sorted(error_statuses(path, method, "requestBody" in operation)):
+                responses[str(status)] = _response(status)
+    return schema
