@@ -136,10 +136,13 @@ def _check_declared_length(scope: Scope) -> None:
 
 
 async def _answer(scope: Scope, send: Send, exc: ApiError) -> None:
-    """The error envelope, sent without reading the body (the server then closes the connection)."""
+    """The error envelope, sent without reading the body. With a body on its way the connection then closes,
+    so the server neither reads nor stores the rest of it."""
     request_id = scope.get("state", {}).get("request_id")
     body = dumps(error_body(exc.code, exc.message, request_id, param=exc.param))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if _header(scope, b"transfer-encoding") is not None or (_header(scope, b"content-length") or "0") != "0":
+        headers.append((b"connection", b"close"))
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
     scope.setdefault("state", {})["error_code"] = exc.code
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})

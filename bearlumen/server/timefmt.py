@@ -95,12 +95,13 @@ def _zone_offset_us(zone: Optional[str]) -> int:
 def format_ts(micros: int) -> str:
     """``2024-01-01T00:00:00.000000Z``."""
     value = _EPOCH + timedelta(microseconds=micros)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond:06d}Z"
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond:06d}Z"  # %Y drops year 1's zeros
 
 
 def format_date(micros: int) -> str:
     """``2024-01-01`` (the UTC day)."""
-    return f"{_EPOCH + timedelta(microseconds=micros):%Y-%m-%d}"
+    value = _EPOCH + timedelta(microseconds=micros)
+    return f"{value.year:04d}-{value:%m-%d}"
 
 
 def to_datetime(micros: int) -> datetime:

@@ -75,6 +75,7 @@ class ServiceHandle:
         env: Optional[Dict[str, str]],
         workdir: Path,
         owns_workdir: bool,
+        args: Optional[List[str]] = None,
     ) -> None:
         self.database_url = database_url
         self.api_key = api_key
@@ -82,6 +83,7 @@ class ServiceHandle:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self._rate_limit = rate_limit
+        self._args = list(args or [])
         self._env = dict(env or {})
         self._owns_workdir = owns_workdir
         self._process: Optional[subprocess.Popen[bytes]] = None
@@ -96,8 +98,10 @@ class ServiceHandle:
             str(self.port),
             "--database-url",
             self.database_url,
-            "--no-access-log",
         ]
+        if "--access-log" not in self._args:
+            command.append("--no-access-log")
+        command += self._args
         if self._rate_limit is not None:
             command += ["--rate-limit", str(self._rate_limit)]
         env = {**os.environ, "BEARLUMEN_HOME": str(self.workdir / "home")}
@@ -191,19 +195,23 @@ def start_service(
     *,
     rate_limit: Optional[float] = None,
     env: Optional[Dict[str, str]] = None,
+    args: Optional[List[str]] = None,
 ) -> ServiceHandle:
     """Start ``bearlumen serve`` on a free loopback port and wait until it answers ``/healthz``.
 
     ``database_url``: any URL ``bearlumen serve --database-url`` takes; None means a fresh SQLite file in a
     new temporary directory (removed by ``close()``). ``rate_limit``: ``--rate-limit``. ``env``: extra
-    environment variables for the server process.
+    environment variables for the server process. ``args``: more ``bearlumen serve`` options (e.g.
+    ``["--metrics"]``; ``--access-log`` turns on the access log, off otherwise).
     """
     from bearlumen.server.keys import create_api_key
 
     workdir = Path(tempfile.mkdtemp(prefix="bearlumen-service-"))
     url = database_url or f"sqlite:///{workdir / 'bearlumen.db'}"
     api_key = create_api_key(url, "test")  # also migrates, so the server's own start is quick
-    handle = ServiceHandle(url, api_key, rate_limit=rate_limit, env=env, workdir=workdir, owns_workdir=True)
+    handle = ServiceHandle(
+        url, api_key, rate_limit=rate_limit, env=env, workdir=workdir, owns_workdir=True, args=args
+    )
     return handle.start()
 
 
