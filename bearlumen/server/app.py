@@ -9,7 +9,7 @@ call ``app.state.close()``.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Optional, Set
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +18,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 from bearlumen._version import __version__
 from bearlumen.server.api import cost_attribution, end_users, models, subscriptions, system, usage
@@ -30,7 +29,7 @@ from bearlumen.server.jsonio import dumps
 from bearlumen.server.metrics import Metrics
 from bearlumen.server.middleware import RequestIdMiddleware
 from bearlumen.server.migrate import upgrade
-from bearlumen.server.openapi import document
+from bearlumen.server.openapi import PathIndex, document
 from bearlumen.server.ratelimit import RateLimiter
 
 __all__ = ["create_app"]
@@ -90,7 +89,8 @@ def create_app(
         app.include_router(system.metrics_router)
     _install_error_handlers(app)
     app.add_middleware(Gate, db=db, limiter=app.state.limiter, body_timeout=body_timeout)
-    app.add_middleware(RequestIdMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
+    # Outermost: sees every answer, the gate's too.
+    app.add_middleware(RequestIdMiddleware, metrics=app.state.metrics, paths=lambda: _paths(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -130,7 +130,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return _error(request, ApiError(404, "not_found", "Unknown path."))
         if exc.status_code == 405:
-            allowed = _allowed_methods(request)
+            allowed = _allowed_methods(request, (exc.headers or {}).get("Allow"))
             message = f"{request.method} is not allowed here; use {', '.join(allowed)}."
             return _error(
                 request, ApiError(405, "invalid_request", message, headers={"Allow": ", ".join(allowed)})
@@ -157,14 +157,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _allowed_methods(request: Request) -> List[str]:
+def _allowed_methods(request: Request, fallback: Optional[str]) -> List[str]:
     """Every method some route answers on this path (Starlette's own 405 names only the first route's)."""
-    methods: Set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    match = _paths(request.app).match(request.url.path)
+    if match is not None:
+        return match[1]
+    return [m.strip() for m in (fallback or "").split(",") if m.strip()]  # routes outside the document
+
+
+def _paths(app: FastAPI) -> PathIndex:
+    index: Optional[PathIndex] = getattr(app.state, "paths", None)
+    if index is None:
+        index = app.state.paths = PathIndex(app.openapi())
+    return index
 
 
 _TRANSIENT_SQLITE = ("locked", "busy", "unable to open", "disk i/o")

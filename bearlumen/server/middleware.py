@@ -39,16 +39,20 @@ def _request_id(scope: Scope) -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def _route(scope: Scope) -> str:
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(template) if template else "unmatched"
-
-
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Optional[Any] = None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Optional[Any] = None, paths: Optional[Callable[[], Any]] = None
+    ) -> None:
         self.app = app
         self.metrics = metrics  # a metrics.Metrics, or None
+        self.paths = paths  # -> openapi.PathIndex: names the route of a request the router never saw
+
+    def _route(self, scope: Scope) -> str:
+        template = getattr(scope.get("route"), "path_format", None)
+        if template:
+            return str(template)
+        match = self.paths().match(scope["path"]) if self.paths is not None else None
+        return match[0] if match is not None else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,12 +89,15 @@ class RequestIdMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
-            self._record(scope, status, time.perf_counter() - began)
+            try:
+                self._record(scope, status, time.perf_counter() - began)
+            except Exception:  # a log line or a metric must never fail the request
+                log.exception("Could not record request %s", request_id)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         state = scope.get("state", {})
         code = state.get("error_code") if status >= 400 else None
-        route = _route(scope)
+        route = self._route(scope)
         if self.metrics is not None and status:
             self.metrics.observe(scope["method"], route, status, seconds, code)
         if ACCESS_LOG.isEnabledFor(logging.INFO):

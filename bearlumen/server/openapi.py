@@ -8,9 +8,10 @@ the error envelope's schema, the codes it can carry, and its headers.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Set, Tuple
+import re
+from typing import Any, Dict, List, Optional, Pattern, Set, Tuple
 
-__all__ = ["ERRORS", "document", "error_statuses"]
+__all__ = ["ERRORS", "PathIndex", "document", "error_statuses"]
 
 # status -> (what it means, the codes it carries)
 ERRORS: Dict[int, Tuple[str, List[str]]] = {
@@ -83,3 +84,21 @@ def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, An
             for status in sorted(error_statuses(path, method, "requestBody" in operation)):
                 responses[str(status)] = _response(status)
     return schema
+
+
+class PathIndex:
+    """Path templates of the document: which template a concrete path is, and the methods it answers (for
+    ``Allow`` headers, and to name a route the router never reached in logs and metrics)."""
+
+    def __init__(self, schema: Dict[str, Any]) -> None:
+        self._entries: List[Tuple[Pattern[str], str, List[str]]] = []
+        for template, item in schema.get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            self._entries.append((re.compile(pattern), template, sorted(m.upper() for m in item)))
+
+    def match(self, path: str) -> Optional[Tuple[str, List[str]]]:
+        """(template, methods) of ``path``, or None."""
+        for pattern, template, methods in self._entries:
+            if pattern.fullmatch(path):
+                return template, methods
+        return None
