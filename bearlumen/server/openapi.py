@@ -71,6 +71,15 @@ def _response(status: int) -> Dict[str, Any]:
     return response
 
 
+def _without_null(schema: Dict[str, Any]) -> Dict[str, Any]:
+    """A parameter is absent or a value, never JSON null: ``anyOf [X, null]`` (FastAPI's Optional) -> X."""
+    alternatives = [a for a in schema.get("anyOf", []) if a != {"type": "null"}]
+    if len(alternatives) != 1 or len(alternatives) == len(schema.get("anyOf", [])):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**alternatives[0], **rest}
+
+
 def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, Any]:
     """``schema`` (FastAPI's) with our component schemas and the true error answers of every operation."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -79,6 +88,8 @@ def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, An
     schemas.update(components)
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             for status in sorted(error_statuses(path, method, "requestBody" in operation)):
