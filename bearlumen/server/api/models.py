@@ -75,7 +75,11 @@ class SubscriptionUpdate(_Doc):
 class EventInput(_Doc):
     event_type: Text100
     metric_name: Text100
-    quantity: Quantity = Field(ge=0, le=10**12, description="Finite, >= 0, at most 6 decimal places.")
+    quantity: Annotated[
+        Quantity,
+        WithJsonSchema({"type": "number", "minimum": 0, "maximum": 10**12}),
+        Field(description="Finite, 0..1e12, at most 6 decimal places."),
+    ]
     idempotency_key: Optional[Text255] = Field(None, description="Made by the service if absent.")
     agent_id: Optional[Text255] = None
     workflow_id: Optional[Text255] = None
