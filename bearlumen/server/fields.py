@@ -92,8 +92,7 @@ def metadata_json(value: Any, param: str = "metadata") -> str:
         raise invalid(f"{param} contains text that is not valid Unicode.", param) from None
     if len(encoded) > MAX_METADATA_BYTES:
         raise invalid(f"{param} must be at most {MAX_METADATA_BYTES} bytes as JSON.", param)
-    if b"\\u0000" in encoded:
-        raise invalid(f"{param} must not contain NUL characters.", param)
+    # A NUL inside metadata is stored as the JSON escape \u0000 (text), never as a NUL byte: accepted.
     return encoded.decode("utf-8")
 
 

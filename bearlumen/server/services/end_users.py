@@ -100,7 +100,7 @@ def get(db: Database, tenant_id: int, end_user_id: str) -> Dict[str, Any]:
 def update_(db: Database, tenant_id: int, end_user_id: str, body: Mapping[str, Any]) -> Dict[str, Any]:
     check_fields(body, CREATE_FIELDS)
     values: Dict[str, Any] = {}
-    if "external_id" in body:
+    if body.get("external_id") is not None:  # null means "not given" (docs/api.md): it cannot be cleared
         values["external_id"] = text(body["external_id"], "external_id")
     if "email" in body:
         values["email"] = email(body["email"])

@@ -118,9 +118,9 @@ def update_(db: Database, tenant_id: int, subscription_id: str, body: Mapping[st
     check_fields(body, UPDATE_FIELDS)
     values: Dict[str, Any] = {}
     for name in ("organization_id", "plan_id"):
-        if name in body:
+        if body.get(name) is not None:  # null means "not given" (docs/api.md): these cannot be cleared
             values[name] = text(body[name], name)
-    if "billing_cycle" in body:
+    if body.get("billing_cycle") is not None:
         values["billing_cycle"] = enum(body["billing_cycle"], "billing_cycle", CYCLES)
     if "end_date" in body:
         values["end_us"] = None if body["end_date"] is None else timestamp_param(body["end_date"], "end_date")
