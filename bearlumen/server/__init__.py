@@ -12,6 +12,8 @@ Layout (one job per module):
   hourly rollups (``rollups``), exact totals over any range (``totals``), answers (``reports``, ``events``).
 - ``db``, ``schema``, ``migrate`` (+ ``migrations/``): storage on SQLite or PostgreSQL.
 - ``keys``: tenants and API keys (``create_api_key`` for scripts and embedded mode).
-- ``errors``, ``jsonio``, ``fields``, ``timefmt``, ``money``, ``ids``, ``middleware``, ``ratelimit``: the
-  wire format and the request plumbing.
+- ``errors``, ``jsonio``, ``fields``, ``timefmt``, ``money``, ``ids``: the wire format.
+- ``middleware`` (request ids, access log, metrics, last-resort 500), ``gate`` (key, rate limit and body
+  limits before the body is read), ``ratelimit``, ``metrics``, ``openapi`` (the document made true): the
+  request plumbing.
 """

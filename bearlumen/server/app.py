@@ -112,18 +112,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        # Only query parameters are validated by FastAPI (bodies are checked by our own validators).
+        # Only query and path parameters are validated by FastAPI (bodies by our own validators).
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(part) for part in first.get("loc", ())]
         param = location[-1] if location else None
-        if first.get("type") == "missing":
-            code, message = "invalid_request", f"{param} is required."
-        elif param in _PARAM_MESSAGES:
-            code, message = "invalid_limit", _PARAM_MESSAGES[param]
-        else:
-            code = _PARAM_CODES.get(param or "", "invalid_request")
-            message = f"{param}: {first.get('msg', 'invalid value')}" if param else "Invalid request."
-        return _error(request, ApiError(400, code, message, param=param))
+        code = _PARAM_CODES.get(param or "", "invalid_request")
+        return _error(request, ApiError(400, code, _param_message(param, first), param=param))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -155,6 +149,22 @@ def _install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "1"},
             ),
         )
+
+
+def _param_message(param: Optional[str], error: Dict[str, Any]) -> str:
+    """What to change, for FastAPI's check of a declared parameter (docs/api.md's wording)."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if param is None:
+        return "Invalid request."
+    if kind == "missing":
+        return f"{param} is required."
+    if param in _PARAM_MESSAGES:
+        return _PARAM_MESSAGES[param]
+    if kind == "string_pattern_mismatch":
+        return f"{param} must not contain NUL characters."
+    if kind in ("string_too_short", "string_too_long"):
+        return f"{param} must be 1 to {context.get('max_length', 255)} characters long."
+    return f"{param}: {error.get('msg', 'invalid value')}."
 
 
 def _allowed_methods(request: Request, fallback: Optional[str]) -> List[str]:
