@@ -7,6 +7,7 @@ NUL characters are refused with a message naming the parameter and its range.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Dict
@@ -66,6 +67,37 @@ def test_sums_past_64_bits_are_exact(api: httpx.Client) -> None:
         grouped = ok(api.get("/v1/usage/aggregation", params={**span, "group_by": "model"}))
         assert sum(Decimal(i["totalCost"]) for i in grouped["items"]) == cost
         assert sum(i["totalQuantity"] for i in grouped["items"]) == quantity
+
+
+def test_rollup_carries_cross_the_limb_exactly(api: httpx.Client) -> None:
+    """Values just below 10**18 units: every addition after the first crosses the rollup's low-part limit
+    and carries, one request at a time (SQL arithmetic) and within one batch (Python arithmetic)."""
+    hour = _hour(5)
+    quantity, cost = Decimal("700000000000.123456"), Decimal("700000.000000000001")
+    fields = {"metric_name": "carry", "quantity": quantity, "metadata": {"provider_cost_usd": str(cost)}}
+    for minute in range(7):
+        body = event(timestamp=iso(hour + timedelta(minutes=minute)), **fields)
+        response = api.post(
+            "/v1/usage/events", content=_decimal_json(body), headers={"Content-Type": "application/json"}
+        )
+        assert ok(response)["recorded"] is True
+    batch = {"events": [event(timestamp=iso(hour + timedelta(minutes=30 + m)), **fields) for m in range(6)]}
+    response = api.post(
+        "/v1/usage/events/batch", content=_decimal_json(batch), headers={"Content-Type": "application/json"}
+    )
+    assert ok(response)["recorded_count"] == 6
+    span = {"start_date": iso(hour), "end_date": iso(hour + timedelta(hours=1)), "metric_name": "carry"}
+    answer = api.get("/v1/usage/summary", params=span)
+    assert answer.status_code == 200, answer.text
+    summary = json.loads(answer.text, parse_float=Decimal)  # exact, not through a binary float
+    assert summary["totalEvents"] == 13
+    assert summary["totalQuantity"] == quantity * 13
+    assert Decimal(summary["totalCost"]) == cost * 13
+
+
+def _decimal_json(value: Any) -> bytes:
+    """JSON with Decimals written as the exact number literals they are."""
+    return orjson.dumps(value, default=lambda d: orjson.Fragment(str(d)) if isinstance(d, Decimal) else d)
 
 
 # -- nesting depth -------------------------------------------------------------------------------------

@@ -88,3 +88,76 @@ def test_migrate_command_twice_and_concurrently(empty_url: str) -> None:
         [*BEARLUMEN, "migrate", "--database-url", empty_url], capture_output=True, text=True, timeout=120
     )
     assert again.returncode == 0 and "(latest)" in again.stdout
+
+
+# -- 0002: rollup carries -------------------------------------------------------------------------------
+LIMB = 10**18
+BIG = 2**63 - 1  # the largest sum a 0001 rollup could hold
+
+
+def _at(db: Database, revision: str, direction: str = "upgrade") -> None:
+    from alembic import command
+
+    from bearlumen.server.migrate import _config
+
+    db.write(lambda conn: getattr(command, direction)(_config(conn), revision))
+
+
+def test_0002_moves_whole_limbs_into_the_carry_without_changing_a_sum(empty_url: str) -> None:
+    """Sums written by 0001 (up to 2**63-1) read back identically after 0002, low parts below 10**18; a
+    downgrade restores them, and refuses (changing nothing) once a sum no longer fits one BIGINT."""
+    from bearlumen.server.usage.totals import totals
+
+    db = Database(empty_url)
+    try:
+        _at(db, "0001")
+        sums = {"a": (BIG, 5), "b": (LIMB, LIMB - 1), "c": (3 * LIMB + 7, 0), "d": (0, BIG)}
+        db.write(
+            lambda conn: [
+                conn.execute(
+                    text(
+                        "INSERT INTO usage_rollup_model_hourly (tenant_id, hour, model, metric_name, "
+                        "event_type, event_count, priced_count, cost_pico, quantity_micro) "
+                        "VALUES (1, 100, :model, 'm', 't', 1, 1, :cost, :qty)"
+                    ),
+                    {"model": model, "cost": cost, "qty": qty},
+                )
+                for model, (cost, qty) in sums.items()
+            ]
+        )
+        _at(db, "head")
+        read = db.read(lambda conn: totals(conn, 1, filters={}, group_by=("model",)))
+        assert {key[0]: (t.cost_pico, t.quantity_micro) for key, t in read.items()} == sums
+        lows = db.read(
+            lambda conn: conn.execute(
+                text("SELECT max(cost_pico), max(quantity_micro) FROM usage_rollup_model_hourly")
+            ).one()
+        )
+        assert max(lows) < LIMB
+        total = db.read(lambda conn: totals(conn, 1, filters={}))[()]
+        assert total.cost_pico == sum(c for c, _ in sums.values())  # past 2**63: exact
+        assert total.quantity_micro == sum(q for _, q in sums.values())
+
+        _at(db, "0001", "downgrade")
+        restored = db.read(
+            lambda conn: dict(
+                [
+                    tuple(row)
+                    for row in conn.execute(text("SELECT model, cost_pico FROM usage_rollup_model_hourly"))
+                ]
+            )
+        )
+        assert restored == {model: cost for model, (cost, _) in sums.items()}
+        _at(db, "head")
+        db.write(
+            lambda conn: conn.execute(
+                text("UPDATE usage_rollup_model_hourly SET cost_pico_hi = 10 WHERE model = 'a'")
+            )
+        )
+        with pytest.raises(Exception):  # noqa: B017 - the driver's overflow error, whichever it is
+            _at(db, "0001", "downgrade")
+        assert current_revision(db) == head_revision()
+        still = db.read(lambda conn: totals(conn, 1, filters={}, group_by=("model",)))
+        assert still[("a",)].cost_pico == 10 * LIMB + BIG % LIMB
+    finally:
+        db.close()
