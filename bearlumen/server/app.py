@@ -83,14 +83,18 @@ def create_app(
     app.state.limiter = RateLimiter(rate_limit) if rate_limit else None
     app.state.metrics = Metrics() if metrics else None
     app.state.close = db.close
-    for module in (system, end_users, subscriptions, usage, cost_attribution):
-        app.include_router(module.router)
+    routers = [m.router for m in (system, end_users, subscriptions, usage, cost_attribution)]
     if metrics:
-        app.include_router(system.metrics_router)
+        routers.append(system.metrics_router)
+    for router in routers:
+        app.include_router(router)
+    # Built now, from the routers (cheap), not from the OpenAPI document on first use (slow, on the loop).
+    paths = PathIndex((route.path, route.methods) for r in routers for route in r.routes)
     _install_error_handlers(app)
     app.add_middleware(Gate, db=db, limiter=app.state.limiter, body_timeout=body_timeout)
     # Outermost: sees every answer, the gate's too.
-    app.add_middleware(RequestIdMiddleware, metrics=app.state.metrics, paths=lambda: _paths(app))
+    app.state.paths = paths
+    app.add_middleware(RequestIdMiddleware, metrics=app.state.metrics, paths=paths)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -116,7 +120,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(part) for part in first.get("loc", ())]
         param = location[-1] if location else None
-        code = _PARAM_CODES.get(param or "", "invalid_request")
+        missing = first.get("type") == "missing"  # docs/api.md: a missing one is invalid_request
+        code = "invalid_request" if missing else _PARAM_CODES.get(param or "", "invalid_request")
         return _error(request, ApiError(400, code, _param_message(param, first), param=param))
 
     @app.exception_handler(StarletteHTTPException)
@@ -169,17 +174,11 @@ def _param_message(param: Optional[str], error: Dict[str, Any]) -> str:
 
 def _allowed_methods(request: Request, fallback: Optional[str]) -> List[str]:
     """Every method some route answers on this path (Starlette's own 405 names only the first route's)."""
-    match = _paths(request.app).match(request.url.path)
+    index: PathIndex = request.app.state.paths
+    match = index.match(request.url.path)
     if match is not None:
         return match[1]
     return [m.strip() for m in (fallback or "").split(",") if m.strip()]  # routes outside the document
-
-
-def _paths(app: FastAPI) -> PathIndex:
-    index: Optional[PathIndex] = getattr(app.state, "paths", None)
-    if index is None:
-        index = app.state.paths = PathIndex(app.openapi())
-    return index
 
 
 _TRANSIENT_SQLITE = ("locked", "busy", "unable to open", "disk i/o")

@@ -40,18 +40,16 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(
-        self, app: ASGIApp, metrics: Optional[Any] = None, paths: Optional[Callable[[], Any]] = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, metrics: Optional[Any] = None, paths: Optional[Any] = None) -> None:
         self.app = app
         self.metrics = metrics  # a metrics.Metrics, or None
-        self.paths = paths  # -> openapi.PathIndex: names the route of a request the router never saw
+        self.paths = paths  # an openapi.PathIndex: names the route of a request the router never saw
 
     def _route(self, scope: Scope) -> str:
         template = getattr(scope.get("route"), "path_format", None)
         if template:
             return str(template)
-        match = self.paths().match(scope["path"]) if self.paths is not None else None
+        match = self.paths.match(scope["path"]) if self.paths is not None else None
         return match[0] if match is not None else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,7 +9,7 @@ the error envelope's schema, the codes it can carry, and its headers.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Pattern, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Pattern, Set, Tuple
 
 __all__ = ["ERRORS", "PathIndex", "document", "error_statuses"]
 
@@ -98,14 +98,18 @@ def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, An
 
 
 class PathIndex:
-    """Path templates of the document: which template a concrete path is, and the methods it answers (for
+    """The path templates of the API: which template a concrete path is, and the methods it answers (for
     ``Allow`` headers, and to name a route the router never reached in logs and metrics)."""
 
-    def __init__(self, schema: Dict[str, Any]) -> None:
+    def __init__(self, routes: Iterable[Tuple[str, Iterable[str]]]) -> None:
+        """``routes``: (path template, methods) pairs; a template may repeat (one route per method)."""
+        methods: Dict[str, Set[str]] = {}
+        for template, verbs in routes:
+            methods.setdefault(template, set()).update(v.upper() for v in verbs)
         self._entries: List[Tuple[Pattern[str], str, List[str]]] = []
-        for template, item in schema.get("paths", {}).items():
+        for template, verbs in methods.items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            self._entries.append((re.compile(pattern), template, sorted(m.upper() for m in item)))
+            self._entries.append((re.compile(pattern), template, sorted(verbs)))
 
     def match(self, path: str) -> Optional[Tuple[str, List[str]]]:
         """(template, methods) of ``path``, or None."""
