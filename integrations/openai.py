@@ -79,7 +79,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
 from bearlumen.metering.record import (
@@ -93,6 +93,7 @@ from bearlumen.metering.record import (
 )
 from bearlumen.scopes import Attribution, current_attribution
 
+from ._parse_capture import capture_wrapper, capturing
 from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
 from ._wrapping import AttributePatch, FunctionPatch, Patch, PatchSet, rebind_stale_helpers
 
@@ -234,6 +235,27 @@ class _ClientInfo:
     provider: str
     include_usage_ok: bool
     deployment: Optional[str]
+    api_url: Optional[str] = None  # an OpenAI-compatible host's base URL (its price list is found by it)
+
+
+#: OpenAI-compatible hosts reached through the openai client: host -> the provider whose price list
+#: applies (the price book's provider names). Any other host is "openai-compatible", priced when
+#: genai-prices recognises its URL (`provider_api_url`), else unpriced.
+COMPATIBLE_HOSTS: Dict[str, str] = {
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x-ai",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.fireworks.ai": "fireworks",
+    "openrouter.ai": "openrouter",
+    "api.openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "google",
+    "api.mistral.ai": "mistral",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+}
+COMPATIBLE = "openai-compatible"
 
 
 # id(client) -> (weak reference to the client, its facts); entries leave with their client.
@@ -274,9 +296,13 @@ def _describe_client(client: Any, base_url: Any) -> _ClientInfo:
         include_usage_ok = _azure_version_has_usage(getattr(client, "_api_version", None))
     elif host.endswith(".azure.com"):  # the Azure v1 API through a plain OpenAI client
         provider, include_usage_ok = "azure", True
+    elif host == "api.openai.com" or host.endswith(".api.openai.com"):
+        provider, include_usage_ok = "openai", True
+    elif host:
+        provider = COMPATIBLE_HOSTS.get(host, COMPATIBLE)
+        return _ClientInfo(base_url, provider, False, None, str(url))
     else:
-        provider = "openai"
-        include_usage_ok = host == "api.openai.com" or host.endswith(".api.openai.com")
+        provider, include_usage_ok = "openai", False
     return _ClientInfo(base_url, provider, include_usage_ok, deployment)
 
 
@@ -343,18 +369,34 @@ def _usage(usage: Any, fields: Tuple[str, str, str, str]) -> Optional[TokenUsage
     output = _count(getattr(usage, output_name, None))
     if given is None and output is None:
         return None
+    given, output = given or 0, output or 0
+    parts: Dict[str, int] = {}
     cached = cache_write = reasoning = 0
     details = getattr(usage, input_details_name, None)
     if details is not None:
         cached = _count(getattr(details, "cached_tokens", None)) or 0
         cache_write = _count(getattr(details, "cache_write_tokens", None)) or 0
+        parts["input_audio_tokens"] = _count(getattr(details, "audio_tokens", None)) or 0
+        parts["input_image_tokens"] = _count(getattr(details, "image_tokens", None)) or 0
+    if not cached:  # DeepSeek's own field (newer responses also fill `prompt_tokens_details`)
+        cached = _count(getattr(usage, "prompt_cache_hit_tokens", None)) or 0
     details = getattr(usage, output_details_name, None)
     if details is not None:
         reasoning = _count(getattr(details, "reasoning_tokens", None)) or 0
-    return _buckets(given or 0, cached, cache_write, output or 0, reasoning)
+        parts["output_audio_tokens"] = _count(getattr(details, "audio_tokens", None)) or 0
+        parts["output_image_tokens"] = _count(getattr(details, "image_tokens", None)) or 0
+    # Tokens the total counts but neither side reports are hidden reasoning billed as output (Gemini's
+    # OpenAI-compatible endpoint leaves its thinking out of `completion_tokens`). OpenAI's totals add up.
+    hidden = (_count(getattr(usage, "total_tokens", None)) or 0) - given - output
+    if hidden > 0:
+        output += hidden
+        reasoning += hidden
+    return _buckets(given, cached, cache_write, output, reasoning, parts)
 
 
-def _buckets(given: int, cached: int, cache_write: int, output: int, reasoning: int) -> TokenUsage:
+def _buckets(
+    given: int, cached: int, cache_write: int, output: int, reasoning: int, parts: Dict[str, int]
+) -> TokenUsage:
     # Clamp nonsense (cache larger than the prompt) rather than produce negative buckets.
     cached = min(cached, given)
     cache_write = min(cache_write, given - cached)
@@ -364,6 +406,10 @@ def _buckets(given: int, cached: int, cache_write: int, output: int, reasoning: 
         cache_write_tokens=cache_write,
         output_tokens=output,
         reasoning_tokens=min(reasoning, output),
+        input_audio_tokens=min(parts.get("input_audio_tokens", 0), given),
+        input_image_tokens=min(parts.get("input_image_tokens", 0), given),
+        output_audio_tokens=min(parts.get("output_audio_tokens", 0), output),
+        output_image_tokens=min(parts.get("output_image_tokens", 0), output),
     )
 
 
@@ -381,6 +427,7 @@ _USAGE_READERS: Dict[str, Callable[[Any], Optional[TokenUsage]]] = {
 
 class _Call:
     __slots__ = (
+        "api_url",
         "attribution",
         "background",
         "include_usage_added",
@@ -408,6 +455,7 @@ class _Call:
         self.include_usage_added = False
         self.background = False
         self.resolving = False
+        self.api_url: Optional[str] = None
 
 
 def _start(operation: str, instance: Any, kwargs: Dict[str, Any]) -> Optional[_Call]:
@@ -415,6 +463,7 @@ def _start(operation: str, instance: Any, kwargs: Dict[str, Any]) -> Optional[_C
         info = _client_info(instance._client)
         model = kwargs.get("model")
         call = _Call(operation, info.provider, _str(model), current_attribution())
+        call.api_url = info.api_url
         if info.deployment is not None:
             call.model_requested = info.deployment
         if operation == RESPONSES:
@@ -459,6 +508,7 @@ def _record(
     streamed: bool,
     model: Optional[str] = None,
     response_id: Optional[str] = None,
+    service_tier: Any = None,
 ) -> None:
     """Emit the one LLMCall of `call` (or park a background response until it finishes)."""
     if response is not None:
@@ -491,9 +541,11 @@ def _record(
         source = USAGE_UNAVAILABLE if source != USAGE_PARTIAL_STREAM else source
     extra: Dict[str, Any] = {}
     if response is not None:
-        tier = getattr(response, "service_tier", None)
-        if type(tier) is str:
-            extra["service_tier"] = tier
+        service_tier = getattr(response, "service_tier", None)
+        if usage is not None and call.operation in (RESPONSES, COMPACT):
+            usage = _with_web_searches(usage, response)
+    if type(service_tier) is str:
+        extra["service_tier"] = service_tier
     if call.include_usage_added:
         extra["include_usage_added"] = True
     emit(
@@ -511,8 +563,34 @@ def _record(
             attribution=call.attribution,
             timestamp=call.timestamp,
             extra=extra,
+            tier=served_tier(service_tier),
+            api_url=call.api_url,
         )
     )
+
+
+def served_tier(service_tier: Any) -> Optional[str]:
+    """The tier to price from the response's `service_tier`: None for the standard one.
+
+    The response says what was served: a request for "auto" answers "default" (or "flex" / "priority"
+    when the project is set so); the request's own value is never used.
+    """
+    if type(service_tier) is not str or service_tier in ("default", "auto", "standard", ""):
+        return None
+    return service_tier
+
+
+def _with_web_searches(usage: TokenUsage, response: Any) -> TokenUsage:
+    """Responses API: each `web_search_call` output item is one search, billed per call."""
+    output = getattr(response, "output", None)
+    if not isinstance(output, list):
+        return usage
+    searches = sum(1 for item in output if _item_type(item) == "web_search_call")
+    return replace(usage, web_searches=searches) if searches else usage
+
+
+def _item_type(item: Any) -> Any:
+    return item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
 
 
 def _record_response(call: _Call, response: Any) -> None:
@@ -570,7 +648,7 @@ _pending = _Pending()
 class _ChatStreamObserver(StreamObserver):
     """Chat and legacy completion chunks: id and model from the first chunk, usage from the last."""
 
-    __slots__ = ("call", "model", "response_id", "usage")
+    __slots__ = ("call", "model", "response_id", "service_tier", "usage")
 
     def __init__(self, call: _Call) -> None:
         super().__init__()
@@ -578,14 +656,20 @@ class _ChatStreamObserver(StreamObserver):
         self.model: Any = None
         self.response_id: Any = None
         self.usage: Any = None
+        self.service_tier: Any = None
 
     def on_item(self, item: Any) -> None:
         if not self.response_id:  # Azure opens with a content-filter chunk whose id and model are ""
             self.response_id = getattr(item, "id", None)
             self.model = getattr(item, "model", None)
         usage = getattr(item, "usage", None)
+        if usage is None:  # Groq puts a stream's usage under `x_groq`
+            usage = getattr(_fields(getattr(item, "x_groq", None)), "usage", None)
         if usage is not None:
-            self.usage = usage
+            self.usage = _fields(usage)
+        tier = getattr(item, "service_tier", None)  # on every chunk; the last one says what was served
+        if tier is not None:
+            self.service_tier = tier
 
     def on_end(self, completed: bool) -> None:
         usage = _USAGE_READERS[self.call.operation](self.usage)
@@ -601,6 +685,7 @@ class _ChatStreamObserver(StreamObserver):
             streamed=True,
             model=_str(self.model),
             response_id=_str(self.response_id),
+            service_tier=self.service_tier,
         )
 
 
@@ -657,7 +742,7 @@ def _is_usage_only(chunk: Any) -> bool:
 def _without_usage_chunks(source: Iterator[Any], observer: _ChatStreamObserver) -> Iterator[Any]:
     for chunk in source:
         if _is_usage_only(chunk):
-            observer.usage = chunk.usage  # the caller did not ask for it: theirs stays as it would be
+            observer.on_item(chunk)  # the caller did not ask for it: theirs stays as it would be
             continue
         yield chunk
 
@@ -667,7 +752,7 @@ async def _awithout_usage_chunks(
 ) -> AsyncIterator[Any]:
     async for chunk in source:
         if _is_usage_only(chunk):
-            observer.usage = chunk.usage
+            observer.on_item(chunk)
             continue
         yield chunk
 
@@ -711,14 +796,13 @@ def _finish_raw(call: _Call, raw: Any, is_async: bool) -> None:
     """`with_raw_response`: `.parse()` is cached, so the caller later gets the very object read here."""
     sdk = _sdk()
     try:
-        parsed = raw.parse()
-    except sdk.parse_errors as exc:
-        completion = getattr(exc, "completion", None)
-        if completion is not None:
-            _record_response(call, completion)
-        return
-    except Exception:
-        logger.debug("bearlumen: raw openai response did not parse; not metered", exc_info=True)
+        with capturing() as rejected:
+            parsed = raw.parse()
+    except Exception as exc:  # the caller's own parse() raises it again (it is not cached)
+        if rejected or isinstance(exc, sdk.parse_errors):
+            _on_exception(call, exc, rejected)
+        else:
+            logger.debug("bearlumen: raw openai response did not parse; not metered", exc_info=True)
         return
     if isinstance(parsed, sdk.any_stream):
         _observe_stream(call, parsed, is_async=isinstance(parsed, sdk.async_stream))
@@ -726,13 +810,16 @@ def _finish_raw(call: _Call, raw: Any, is_async: bool) -> None:
         _record_response(call, parsed)
 
 
-def _on_exception(call: _Call, exc: BaseException) -> None:
-    """A failed call records nothing, except a parse error on a response the API answered (billed)."""
+def _on_exception(call: _Call, exc: BaseException, rejected: Optional[List[Any]] = None) -> None:
+    """A failed call records nothing, except a parse error on a response the API answered (billed):
+    the answer the SDK's parser rejected (`rejected`, see `_parse_capture`), or the completion a
+    `LengthFinishReasonError` / `ContentFilterFinishReasonError` carries."""
     try:
-        if isinstance(exc, _sdk().parse_errors):
-            completion = getattr(exc, "completion", None)
-            if completion is not None:
-                _record_response(call, completion)
+        answer = rejected[0] if rejected else None
+        if answer is None and isinstance(exc, _sdk().parse_errors):
+            answer = getattr(exc, "completion", None)
+        if answer is not None:
+            _record_response(call, answer)
     except Exception:
         logger.debug("bearlumen: could not meter a failed openai parse", exc_info=True)
 
@@ -855,11 +942,12 @@ def _response_parse(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: 
     if session is None or session.done:
         return wrapped(*args, **kwargs)
     try:
-        value = wrapped(*args, **kwargs)
+        with capturing() as rejected:
+            value = wrapped(*args, **kwargs)
     except BaseException as exc:
-        if isinstance(exc, _sdk().parse_errors):
+        if rejected or isinstance(exc, _sdk().parse_errors):
             session.done = True
-            _on_exception(session.call, exc)
+            _on_exception(session.call, exc, rejected)
         raise
     try:
         session.parsed(value)
@@ -873,11 +961,12 @@ async def _aresponse_parse(wrapped: Any, instance: Any, args: Tuple[Any, ...], k
     if session is None or session.done:
         return await wrapped(*args, **kwargs)
     try:
-        value = await wrapped(*args, **kwargs)
+        with capturing() as rejected:
+            value = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        if isinstance(exc, _sdk().parse_errors):
+        if rejected or isinstance(exc, _sdk().parse_errors):
             session.done = True
-            _on_exception(session.call, exc)
+            _on_exception(session.call, exc, rejected)
         raise
     try:
         session.parsed(value)
@@ -927,9 +1016,10 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
             if call.include_usage_added:
                 kwargs = _with_include_usage(kwargs)
             try:
-                result = await wrapped(*args, **kwargs)
+                with capturing() as rejected:
+                    result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                _on_exception(call, exc)
+                _on_exception(call, exc, rejected)
                 raise
             _finish(call, result, True)
             return result
@@ -945,9 +1035,10 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
         if call.include_usage_added:
             kwargs = _with_include_usage(kwargs)
         try:
-            result = wrapped(*args, **kwargs)
+            with capturing() as rejected:
+                result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _on_exception(call, exc)
+            _on_exception(call, exc, rejected)
             raise
         _finish(call, result, False)
         return result
@@ -1015,6 +1106,11 @@ def _patches() -> List[Patch]:
             factory = rebind_stale_helpers(_rewrapper(prefix + suffix), _is_enabled)
             patches.append(AttributePatch(method.module, f"{helper}.{method.name}", factory))
     patches += [
+        # The structured-output parsers: an answer they reject is still a billed call.
+        FunctionPatch(
+            "openai.lib._chat_completion_resources", "_parse_chat_completion", capture_wrapper("chat_completion")
+        ),
+        FunctionPatch("openai.lib._response_resources", "parse_response", capture_wrapper("response")),
         FunctionPatch("openai._response", "APIResponse.parse", _response_parse),
         FunctionPatch("openai._response", "APIResponse.close", _response_close),
         FunctionPatch("openai._response", "AsyncAPIResponse.parse", _aresponse_parse),

@@ -67,6 +67,7 @@ class Price:
     status: str  # PRICED | PRICED_BY_USER | UNPRICED
     source: str  # "genai-prices@<version>", "user", or why it is unpriced
     model_ref: Optional[str]  # the model name the price was looked up with
+    provider_id: Optional[str] = None  # genai-prices' provider whose list priced it (None: user / unknown)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,13 @@ class UserPrice:
             raise ValueError("a user price needs at least 'input' and 'output' (USD per 1M tokens)")
         cache_prices = money("cache_read"), money("cache_write"), money("cache_write_1h")
         return cls(input_price, output_price, *cache_prices)
+
+    def price(self, usage: TokenUsage, model_ref: str) -> Price:
+        """A user price covers tokens at text rates: audio, image output and web searches are unpriced."""
+        for bucket, _key, label in _PART_PRICES:
+            if getattr(usage, bucket):
+                return Price(None, UNPRICED, f"no user price for {label}", model_ref)
+        return Price(self.cost(usage), PRICED_BY_USER, "user", model_ref)
 
     def cost(self, usage: TokenUsage) -> Decimal:
         cache_read = self.cache_read if self.cache_read is not None else self.input
@@ -133,8 +141,21 @@ class PriceBook:
         self._load_engine()
         return self._engine_version or "none"
 
-    def price(self, provider: str, model: Optional[str], usage: Optional[TokenUsage], at: float) -> Price:
-        """The cost of `usage` on `model` at time `at` (epoch seconds), or why there is none."""
+    def price(
+        self,
+        provider: str,
+        model: Optional[str],
+        usage: Optional[TokenUsage],
+        at: float,
+        *,
+        tier: Optional[str] = None,
+        api_url: Optional[str] = None,
+    ) -> Price:
+        """The cost of `usage` on `model` at time `at` (epoch seconds), or why there is none.
+
+        `tier` is the tier the provider served (see :func:`price_context`); `api_url` the base URL of an
+        OpenAI-compatible host, used to find its price list when `provider` is not one genai-prices knows.
+        """
         if usage is None:
             return Price(None, UNPRICED, "usage unavailable", model)
         if not model:
@@ -142,30 +163,44 @@ class PriceBook:
         model_ref = self._aliases.get(model, model)
         user_price = self._user_prices.get(model_ref) or self._user_prices.get(model)
         if user_price is not None:
-            return Price(user_price.cost(usage), PRICED_BY_USER, "user", model_ref)
-        return self._price_with_engine(provider, model_ref, usage, at)
+            if tier is not None:
+                return Price(None, UNPRICED, f"no user price for tier {tier!r}", model_ref)
+            return user_price.price(usage, model_ref)
+        return self._price_with_engine(provider, model_ref, usage, at, tier, api_url)
 
-    def _price_with_engine(self, provider: str, model_ref: str, usage: TokenUsage, at: float) -> Price:
+    def _price_with_engine(
+        self,
+        provider: str,
+        model_ref: str,
+        usage: TokenUsage,
+        at: float,
+        tier: Optional[str],
+        api_url: Optional[str],
+    ) -> Price:
         if not self._load_engine():
             return Price(None, UNPRICED, "genai-prices not installed", model_ref)
-        from genai_prices import Usage
-
-        engine_usage = Usage(
-            input_tokens=usage.total_input_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens + usage.cache_write_1h_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            output_tokens=usage.output_tokens,
-        )
+        provider_id = _PROVIDER_IDS.get(provider)
+        url = api_url if provider_id is None else None
+        if provider_id is None and url is None:
+            return Price(None, UNPRICED, f"provider {provider!r} has no price list", model_ref)
         when = datetime.fromtimestamp(at, tz=timezone.utc)
+        context = price_context(provider_id, tier)
         try:
-            result = self._snapshot.calc(engine_usage, model_ref, _PROVIDER_IDS.get(provider), None, when)
+            found_provider, model = self._snapshot.find_provider_model(model_ref, None, provider_id, url)
+            reason = _cannot_price(found_provider, model, usage, when, tier, context)
+            if reason is not None:
+                return Price(None, UNPRICED, reason, model_ref, found_provider.id)
+            result = model.calc_price(
+                _engine_usage(usage), found_provider, genai_request_timestamp=when, price_context=context
+            )
         except LookupError:
+            if url is not None and provider_id is None:
+                return Price(None, UNPRICED, "host or model not in price data", model_ref)
             return Price(None, UNPRICED, "model not in price data", model_ref)
         except Exception:  # a validation error of the engine must not lose the event
             logger.debug("bearlumen: pricing %s failed", model_ref, exc_info=True)
             return Price(None, UNPRICED, "pricing error", model_ref)
-        return Price(Decimal(result.total_price), PRICED, self.engine_version, model_ref)
+        return Price(Decimal(result.total_price), PRICED, self.engine_version, model_ref, found_provider.id)
 
     def _load_engine(self) -> bool:
         if self._snapshot is not None:
@@ -179,6 +214,81 @@ class PriceBook:
         self._snapshot = DataSnapshot(providers=data.providers, from_auto_update=False)
         self._engine_version = f"genai-prices@{genai_prices.__version__}"
         return True
+
+
+def price_context(provider_id: Optional[str], tier: Optional[str]) -> Dict[str, str]:
+    """genai-prices' `price_context` for a served tier: batch is a way of processing, Anthropic's fast
+    mode is a speed, every other tier is a `service_tier` (OpenAI flex / priority / fast, Google's)."""
+    if tier is None:
+        return {}
+    if tier == "batch":
+        return {"processing": "batch"}
+    if tier == "fast" and provider_id in ("anthropic", "aws", "google"):
+        return {"speed": "fast"}
+    return {"service_tier": tier}
+
+
+def _cannot_price(
+    provider: Any, model: Any, usage: TokenUsage, when: datetime, tier: Optional[str], context: Dict[str, str]
+) -> Optional[str]:
+    """Why genai-prices would give a wrong number for this call (it prices what it has no rate for at
+    the standard text rate), or None when every billed dimension has its own price."""
+    if context:
+        # genai-prices applies a variant only to a model of the provider itself, and only from the date
+        # its data says the variant was verified: otherwise it silently answers the standard price.
+        own_model = any(model is candidate for candidate in provider.models)
+        variants = [
+            variant
+            for variant in model.price_variants or ()
+            if all(context.get(key) == value for key, value in variant.when.items())
+            and (variant.constraint is None or variant.constraint.active(when))
+        ]
+        if not own_model or not variants:
+            return f"no price for tier {tier!r} of {model.id} on {when.date().isoformat()}"
+    prices = model.get_prices(when, context or None)
+    for bucket, price_key, label in _PART_PRICES:
+        if getattr(usage, bucket) and getattr(prices, price_key, None) is None:
+            return f"no {label} price for {model.id}"
+    return None
+
+
+# Parts of the buckets that providers bill at their own rate: without that rate, the cost is unknown.
+# (Image input is absent on purpose: providers that publish no image rate bill image tokens as input.)
+_PART_PRICES = (
+    ("input_audio_tokens", "input_audio_mtok", "audio input"),
+    ("output_audio_tokens", "output_audio_mtok", "audio output"),
+    ("output_image_tokens", "output_image_mtok", "image output"),
+    ("web_searches", "web_searches_kcount", "web search"),
+)
+
+
+def _engine_usage(usage: TokenUsage) -> Any:
+    """genai-prices' hierarchical Usage: `input_tokens` is the whole input, the rest are parts of it."""
+    from genai_prices import Usage
+
+    values: Dict[str, int] = {
+        "input_tokens": usage.total_input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+    writes = usage.cache_write_tokens + usage.cache_write_1h_tokens
+    if writes:
+        values["cache_write_tokens"] = writes
+        values["cache_write_1h_tokens"] = usage.cache_write_1h_tokens
+    if usage.reasoning_tokens:
+        values["output_reasoning_tokens"] = usage.reasoning_tokens
+    for modality in ("audio", "image"):
+        given = getattr(usage, f"input_{modality}_tokens")
+        if given:
+            values[f"input_{modality}_tokens"] = given
+            if usage.cache_read_tokens:  # the engine needs the overlap said explicitly
+                values[f"cache_{modality}_read_tokens"] = getattr(usage, f"cache_{modality}_read_tokens")
+        given = getattr(usage, f"output_{modality}_tokens")
+        if given:
+            values[f"output_{modality}_tokens"] = given
+    if usage.web_searches:
+        values["web_searches"] = usage.web_searches
+    return Usage(**values)
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:
