@@ -153,6 +153,13 @@ METHODS: Tuple[Method, ...] = tuple(
     + _both("openai.resources.completions", "Completions", ("create",), COMPLETIONS)
 )
 
+#: The structured-output parsers `chat.completions.parse` / `responses.parse` run on the answer (module,
+#: function, the keyword that receives the answer): an answer they reject is still a billed call.
+PARSERS: Tuple[Tuple[str, str, str], ...] = (
+    ("openai.lib._chat_completion_resources", "_parse_chat_completion", "chat_completion"),
+    ("openai.lib._response_resources", "parse_response", "response"),
+)
+
 _enabled = False
 _policy = "auto"
 _POLICIES = ("auto", "always", "never")
@@ -1107,10 +1114,7 @@ def _patches() -> List[Patch]:
             patches.append(AttributePatch(method.module, f"{helper}.{method.name}", factory))
     patches += [
         # The structured-output parsers: an answer they reject is still a billed call.
-        FunctionPatch(
-            "openai.lib._chat_completion_resources", "_parse_chat_completion", capture_wrapper("chat_completion")
-        ),
-        FunctionPatch("openai.lib._response_resources", "parse_response", capture_wrapper("response")),
+        *(FunctionPatch(module, name, capture_wrapper(argument)) for module, name, argument in PARSERS),
         FunctionPatch("openai._response", "APIResponse.parse", _response_parse),
         FunctionPatch("openai._response", "APIResponse.close", _response_close),
         FunctionPatch("openai._response", "AsyncAPIResponse.parse", _aresponse_parse),
