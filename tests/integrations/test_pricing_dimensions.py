@@ -371,7 +371,10 @@ def test_bedrock_inference_profiles_are_priced_as_billed(
 
 
 def test_billed_model_rules() -> None:
-    arn = "arn:aws:bedrock:us-east-1:012345678901:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    arn = (
+        "arn:aws:bedrock:us-east-1:012345678901:inference-profile/"
+        "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    )
     assert (
         billed_model("aws", "claude-3-7-sonnet-20250219", arn)
         == "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
