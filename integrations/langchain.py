@@ -220,15 +220,24 @@ def _split_writes(creation: int, five_minutes: int, one_hour: int) -> Tuple[int,
     return total - one_hour, one_hour
 
 
+# langchain-openai names the details of a flex / priority call "flex_cache_read", "priority_reasoning", ...
+_TIER_PREFIXES = ("", "flex_", "priority_")
+
+
+def _tiered(details: Mapping[str, Any], name: str) -> int:
+    """A usage detail under its plain name or langchain-openai's tier-prefixed one."""
+    return sum(_int(details.get(prefix + name)) for prefix in _TIER_PREFIXES)
+
+
 def usage_from_usage_metadata(usage: Mapping[str, Any]) -> TokenUsage:
     """LangChain's `UsageMetadata` (input *including* cache tokens) -> non-overlapping buckets."""
     details = _mapping(usage.get("input_token_details"))
     output_details = _mapping(usage.get("output_token_details"))
     total_input = _int(usage.get("input_tokens"))
     output = _int(usage.get("output_tokens"))
-    cache_read = _int(details.get("cache_read"))
+    cache_read = _tiered(details, "cache_read")
     cache_write, cache_write_1h = _split_writes(
-        _int(details.get("cache_creation")),
+        _tiered(details, "cache_creation"),
         _int(details.get("ephemeral_5m_input_tokens")),
         _int(details.get("ephemeral_1h_input_tokens")),
     )
@@ -237,7 +246,7 @@ def usage_from_usage_metadata(usage: Mapping[str, Any]) -> TokenUsage:
         # Not LangChain's convention (an integration that reports uncached input): keep it as is.
         logger.debug("bearlumen: usage_metadata input_tokens excludes cache tokens; not subtracting")
         uncached = total_input
-    reasoning = _int(output_details.get("reasoning"))
+    reasoning = _tiered(output_details, "reasoning")
     if reasoning > output:  # output reported without reasoning: the standard says it includes it
         output += reasoning
     return TokenUsage(

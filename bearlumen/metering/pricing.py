@@ -12,7 +12,9 @@ Users add what no public list can know: Azure deployment names, fine-tuned model
         "models": {"acme-ft-1": {"input": "2.00", "output": "8.00", "cache_read": "0.50"}},  # USD / 1M tokens
     })
 
-or the same JSON in a file named by `BEARLUMEN_PRICING_FILE`. An unknown model is unpriced, never 0.
+or the same JSON in a file named by `BEARLUMEN_PRICING_FILE`. A gateway or proxy in front of a provider,
+reached through the openai client's `base_url`, is named by host: `"hosts": {"llm-gateway.internal":
+"openai"}`. An unknown model is unpriced, never 0.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Dict, Mapping, Optional
+from urllib.parse import urlsplit
 
 from bearlumen.metering.record import TokenUsage
 
@@ -120,8 +123,11 @@ class PriceBook:
         self,
         aliases: Optional[Mapping[str, str]] = None,
         models: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        hosts: Optional[Mapping[str, str]] = None,
     ) -> None:
         self._aliases: Dict[str, str] = dict(aliases or {})
+        # host of an OpenAI-compatible base URL (a gateway, a proxy) -> the provider whose list applies
+        self._hosts: Dict[str, str] = {host.lower(): provider for host, provider in (hosts or {}).items()}
         self._user_prices = {name: UserPrice.from_mapping(raw) for name, raw in (models or {}).items()}
         self._snapshot: Any = None
         self._engine_version: Optional[str] = None
@@ -129,12 +135,12 @@ class PriceBook:
     @classmethod
     def from_config(cls, config: Optional[Mapping[str, Any]] = None) -> PriceBook:
         """Build from `config` (the `pricing=` argument) merged over `$BEARLUMEN_PRICING_FILE`."""
-        merged: Dict[str, Dict[str, Any]] = {"aliases": {}, "models": {}}
+        merged: Dict[str, Dict[str, Any]] = {"aliases": {}, "models": {}, "hosts": {}}
         path = os.environ.get("BEARLUMEN_PRICING_FILE")
         for source in (_read_json(path) if path else None, config):
-            for key in ("aliases", "models"):
+            for key in ("aliases", "models", "hosts"):
                 merged[key].update((source or {}).get(key) or {})
-        return cls(merged["aliases"], merged["models"])
+        return cls(merged["aliases"], merged["models"], merged["hosts"])
 
     @property
     def engine_version(self) -> str:
@@ -179,6 +185,8 @@ class PriceBook:
     ) -> Price:
         if not self._load_engine():
             return Price(None, UNPRICED, "genai-prices not installed", model_ref)
+        if api_url is not None and self._hosts:
+            provider = self._hosts.get(_host(api_url), provider)
         provider_id = _PROVIDER_IDS.get(provider)
         url = api_url if provider_id is None else None
         if provider_id is None and url is None:
@@ -214,6 +222,10 @@ class PriceBook:
         self._snapshot = DataSnapshot(providers=data.providers, from_auto_update=False)
         self._engine_version = f"genai-prices@{genai_prices.__version__}"
         return True
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def price_context(provider_id: Optional[str], tier: Optional[str]) -> Dict[str, str]:

@@ -578,3 +578,81 @@ def test_recorded_reasoning_tokens_are_part_of_output(openai_calls: List[LLMCall
     (call,) = openai_calls
     assert call.usage == TokenUsage(input_tokens=11, output_tokens=228, reasoning_tokens=192)
     assert cost_of(call) == (11 * Decimal("0.05") + 228 * Decimal("0.40")) / M
+
+
+def test_a_gateway_host_is_priced_with_the_list_the_user_names(
+    openai_calls: List[LLMCall], serve: Any
+) -> None:
+    # BUILT: an internal gateway in front of OpenAI. Unknown host: unpriced, until `hosts` names its list.
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}
+    client = openai_client(
+        serve(chat_json("gpt-4o-2024-08-06", usage)), base_url="https://llm-gw.corp.example/v1"
+    )
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    (call,) = openai_calls
+    assert cost_of(call) is None
+    book = PriceBook(hosts={"llm-gw.corp.example": "openai"})
+    event = build_event(dataclasses.replace(call, timestamp=NOV_2026), book, "key")
+    # gpt-4o: $2.50 in / $10 out per 1M.
+    assert Decimal(event["metadata"]["provider_cost_usd"]) == (1000 * Decimal("2.50") + 100 * Decimal(10)) / M
+
+
+def test_anthropic_stream_fast_mode_and_searches(anthropic_calls: List[LLMCall], serve: Any) -> None:
+    # BUILT to Anthropic's documented stream events: `message_start.message.usage` carries `speed`, the
+    # final `message_delta.usage` the cumulative counts and `server_tool_use`.
+    start = message_json("claude-opus-4-8", {"input_tokens": 3000, "output_tokens": 1, "speed": "fast"})
+    start["content"] = []
+    events = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 800, "server_tool_use": {"web_search_requests": 2}},
+        },
+        {"type": "message_stop"},
+    ]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    transport = serve(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body))
+    with anthropic_client(transport).messages.stream(
+        model="claude-opus-4-8", max_tokens=1024, messages=MESSAGES
+    ) as stream:
+        stream.get_final_message()
+    (call,) = anthropic_calls
+    assert (call.tier, call.usage) == (
+        "fast",
+        TokenUsage(input_tokens=3000, output_tokens=800, web_searches=2),
+    )
+    # claude-opus-4-8 fast mode: $10 in / $50 out per 1M; web search $10 per 1,000.
+    assert cost_of(call) == (3000 * Decimal(10) + 800 * Decimal(50)) / M + 2 * Decimal(10) / K
+
+
+def test_azure_deployment_is_priced_as_the_model_it_serves(openai_calls: List[LLMCall], serve: Any) -> None:
+    # BUILT: Azure OpenAI answers the model behind the deployment (a dated snapshot).
+    # Azure OpenAI gpt-4o-2024-08-06 global deployment: $2.50 in / $1.25 cached / $10 out per 1M.
+    usage = {
+        "prompt_tokens": 3000,
+        "completion_tokens": 200,
+        "total_tokens": 3200,
+        "prompt_tokens_details": {"cached_tokens": 2048},
+    }
+    client = openai.AzureOpenAI(
+        api_key="test",
+        api_version="2024-10-21",
+        azure_endpoint="https://example-resource.openai.azure.com",
+        azure_deployment="prod-chat",
+        max_retries=0,
+        http_client=httpx2.Client(transport=serve(chat_json("gpt-4o-2024-08-06", usage))),
+    )
+    client.chat.completions.create(model="prod-chat", messages=MESSAGES)
+    (call,) = openai_calls
+    metadata = metadata_of(call)
+    assert (metadata["provider"], metadata["model"], metadata["model_requested"]) == (
+        "azure",
+        "gpt-4o-2024-08-06",
+        "prod-chat",
+    )
+    expected = (952 * Decimal("2.50") + 2048 * Decimal("1.25") + 200 * Decimal(10)) / M
+    assert cost_of(call) == expected
