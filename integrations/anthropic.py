@@ -30,8 +30,13 @@ else "anthropic". Tokens (non-overlapping buckets, see `TokenUsage`): Anthropic'
 exclude the cache; `cache_read_input_tokens` are cache reads; cache writes are split by
 `usage.cache_creation` into 5-minute and 1-hour writes when the breakdown is present, else all of
 `cache_creation_input_tokens` are 5-minute writes (Anthropic's default TTL); `thinking_tokens` are
-reported as `reasoning_tokens` (a part of the output). A stream's `message_start` carries the first usage
-and each `message_delta` carries cumulative totals, which overwrite (never add to) what came before.
+reported as `reasoning_tokens` (a part of the output); `server_tool_use.web_search_requests` are billed
+searches. The served tier selects the price: `usage.speed == "fast"` (fast mode), `usage.service_tier`
+"batch" / "priority". Bedrock is priced as the model id / inference profile the request named (see
+`bearlumen.metering.event.billed_model`). A `messages.parse` whose parser rejects the answer records the
+(billed) answer, then the very same exception propagates (:data:`PARSERS`). A stream's `message_start`
+carries the first usage and each `message_delta` carries cumulative totals, which overwrite (never add to)
+what came before.
 
 A call that fails records nothing and its exception reaches the caller unchanged. A stream is recorded
 once, when it ends however it ends (its `message_stop`, exhaustion, `break` then garbage collection,

@@ -56,11 +56,22 @@ Stream usage policy (chat completions and legacy completions)
     such an event carries no token counts). Leaving a `.stream()` helper's `with` block early closes
     the HTTP response but not the stream object: the event is recorded when that object is dropped.
 
+Billed dimensions (priced in `bearlumen.metering.pricing`; the README's "Exact cost" table):
+- audio / image tokens from `*_tokens_details`, reasoning from `completion_tokens_details` (a part of
+  output); tokens `total_tokens` counts beyond prompt + completion are hidden reasoning billed as output
+  (Gemini's OpenAI-compatible endpoint).
+- the served tier from the response's (or the last chunk's) `service_tier`, never the request's.
+- Responses `web_search_call` output items, each one billed search.
+- a non-OpenAI `base_url` host is named by :data:`COMPATIBLE_HOSTS` (else "openai-compatible") and its
+  URL travels with the call, so its own price list applies.
+
 Other decisions:
 - A call that fails (HTTP 4xx/5xx, connection error, timeout) records nothing, and the caller gets the
-  very exception object openai raised. `chat.completions.parse` raising `LengthFinishReasonError` /
-  `ContentFilterFinishReasonError` is the exception: the API answered (and billed) the call, so it is
-  recorded from the completion the exception carries, then the exception propagates unchanged.
+  very exception object openai raised. Structured-output parsing that raises (`chat.completions.parse` /
+  `responses.parse`: pydantic `ValidationError`, `LengthFinishReasonError`,
+  `ContentFilterFinishReasonError`) is the exception: the API answered (and billed) the call, so it is
+  recorded from the answer the SDK's parser rejected (see `_parse_capture`, :data:`PARSERS`), then the
+  very same exception propagates.
 - Background responses (`responses.create(background=True)`) are recorded once, when this process sees
   the response finished (a `retrieve()`, `cancel()` or a resumed `responses.stream(response_id=...)`),
   attributed to the scope of the `create()` call. A later `retrieve()` of a response that was already
