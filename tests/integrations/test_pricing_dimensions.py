@@ -656,3 +656,19 @@ def test_azure_deployment_is_priced_as_the_model_it_serves(openai_calls: List[LL
     )
     expected = (952 * Decimal("2.50") + 2048 * Decimal("1.25") + 200 * Decimal(10)) / M
     assert cost_of(call) == expected
+
+
+def test_groq_recorded_stream_reports_usage_under_x_groq(openai_calls: List[LLMCall]) -> None:
+    # RECORDED: Groq puts a stream's usage in the last chunk's `x_groq.usage` (18 in, 73 out).
+    # Groq llama3-8b-8192: $0.05 in / $0.08 out per 1M.
+    client = openai_client(base_url="https://api.groq.com/openai/v1")
+    with replay("openllmetry/groq/test_chat_streaming_legacy.yaml"):
+        chunks = list(client.chat.completions.create(model="llama3-8b-8192", messages=MESSAGES, stream=True))
+    assert len(chunks) == 74  # the recorded stream's 74 events, all passed through
+    (call,) = openai_calls
+    assert (call.provider, call.usage_source, call.usage) == (
+        "groq",
+        "stream",
+        TokenUsage(input_tokens=18, output_tokens=73),
+    )
+    assert cost_of(call) == (18 * Decimal("0.05") + 73 * Decimal("0.08")) / M
