@@ -10,6 +10,7 @@ PostgreSQL for the repricing of a shared database with `--tenant`.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -340,3 +341,34 @@ def test_reprice_cli_exits_1_on_differences_and_filters_by_tenant(tmp_path: Path
     assert "0.000000000001" in dirty.stdout and "0.0035" in dirty.stdout and "would change" in dirty.stdout
     assert run_cli(*args, "--apply", env={}).returncode == 0
     assert run_cli(*args, env={}).returncode == 0
+
+
+def test_reprice_uses_the_same_user_prices(tmp_path: Path) -> None:
+    from bearlumen.server.keys import create_api_key
+
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    pricing = {"models": {"acme-ft-1": {"input": "2.00", "output": "8.00"}}}  # USD per 1M, negotiated
+    bearlumen.instrument(
+        api_key=create_api_key(url, "t"), base_url=url, integrations=["openai"], pricing=pricing, spool=False
+    )
+    try:
+        usage = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}
+        served = ServedTransport([chat_json("acme-ft-1", usage)])
+        client = openai.OpenAI(api_key="sk", max_retries=0, http_client=httpx2.Client(transport=served))
+        client.chat.completions.create(model="acme-ft-1", messages=MESSAGES)
+        assert bearlumen.flush(timeout=60) is True
+    finally:
+        bearlumen.uninstrument()
+    pricing_file = tmp_path / "pricing.json"
+    pricing_file.write_text(json.dumps(pricing))
+    args = ("reprice", "--database-url", url, "--since", SINCE, "--until", UNTIL)
+    env = {"BEARLUMEN_PRICING_FILE": ""}
+    without = run_cli(*args, env=env)
+    # Without the user's prices the model has no price: the audit says the cost would become unknown.
+    assert without.returncode == 1 and "0.0028" in without.stdout and "unpriced" in without.stdout, (
+        without.stdout
+    )
+    with_file = run_cli(*args, "--pricing-file", str(pricing_file), env=env)
+    assert with_file.returncode == 0 and "1 events repriced, 0 would change" in with_file.stdout, (
+        with_file.stdout
+    )
