@@ -274,7 +274,7 @@ def usage_from_raw(raw: Mapping[str, Any]) -> Optional[TokenUsage]:
         reasoning = _int(completion_details.get("reasoning_tokens"))
         hidden = _int(raw.get("total_tokens")) - prompt - output  # see the openai integration
         if hidden > 0:
-            output, reasoning = output + hidden, reasoning + hidden
+            output, reasoning = output + hidden, max(reasoning, hidden)
         return TokenUsage(
             input_tokens=prompt - cached - written,
             cache_read_tokens=cached,

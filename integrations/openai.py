@@ -403,12 +403,13 @@ def _usage(usage: Any, fields: Tuple[str, str, str, str]) -> Optional[TokenUsage
         reasoning = _count(getattr(details, "reasoning_tokens", None)) or 0
         parts["output_audio_tokens"] = _count(getattr(details, "audio_tokens", None)) or 0
         parts["output_image_tokens"] = _count(getattr(details, "image_tokens", None)) or 0
-    # Tokens the total counts but neither side reports are hidden reasoning billed as output (Gemini's
-    # OpenAI-compatible endpoint leaves its thinking out of `completion_tokens`). OpenAI's totals add up.
+    # Tokens the total counts beyond prompt + completion are reasoning billed as output, left out of
+    # `completion_tokens`: Gemini's OpenAI-compatible endpoint (its thinking, not reported elsewhere) and
+    # xAI (which reports them as `reasoning_tokens` too: counted once). OpenAI's totals add up.
     hidden = (_count(getattr(usage, "total_tokens", None)) or 0) - given - output
     if hidden > 0:
         output += hidden
-        reasoning += hidden
+        reasoning = max(reasoning, hidden)
     return _buckets(given, cached, cache_write, output, reasoning, parts)
 
 

@@ -672,3 +672,23 @@ def test_groq_recorded_stream_reports_usage_under_x_groq(openai_calls: List[LLMC
         TokenUsage(input_tokens=18, output_tokens=73),
     )
     assert cost_of(call) == (18 * Decimal("0.05") + 73 * Decimal("0.08")) / M
+
+
+def test_xai_reasoning_outside_completion_tokens_is_counted_once(
+    openai_calls: List[LLMCall], serve: Any
+) -> None:
+    # BUILT to xAI's documented usage: `completion_tokens` leaves reasoning out, `reasoning_tokens` reports
+    # it, `total_tokens` counts it. xAI grok-4: $3 in / $15 out (reasoning is output) per 1M.
+    usage = {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "total_tokens": 2000,
+        "completion_tokens_details": {"reasoning_tokens": 500},
+    }
+    openai_client(
+        serve(chat_json("grok-4-0709", usage)), base_url="https://api.x.ai/v1"
+    ).chat.completions.create(model="grok-4", messages=MESSAGES)
+    (call,) = openai_calls
+    assert call.usage == TokenUsage(input_tokens=1200, output_tokens=800, reasoning_tokens=500)
+    assert call.usage.total_tokens == 2000
+    assert cost_of(call) == (1200 * Decimal(3) + 800 * Decimal(15)) / M
