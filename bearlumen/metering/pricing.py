@@ -57,6 +57,7 @@ _PROVIDER_IDS = {
     "cohere": "cohere",
     "perplexity": "perplexity",
     "openrouter": "openrouter",
+    "cerebras": "cerebras",
     # local models have no list price: unpriced unless the user prices them (no match on model name)
     "ollama": "ollama",
 }
@@ -187,10 +188,10 @@ class PriceBook:
             return Price(None, UNPRICED, "genai-prices not installed", model_ref)
         if api_url is not None and self._hosts:
             provider = self._hosts.get(_host(api_url), provider)
+        # A known provider's own list; else an OpenAI-compatible host's, found by its URL; else (a
+        # provider only LangChain names) genai-prices finds the provider by the model's name.
         provider_id = _PROVIDER_IDS.get(provider)
         url = api_url if provider_id is None else None
-        if provider_id is None and url is None:
-            return Price(None, UNPRICED, f"provider {provider!r} has no price list", model_ref)
         when = datetime.fromtimestamp(at, tz=timezone.utc)
         context = price_context(provider_id, tier)
         try:
