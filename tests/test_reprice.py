@@ -5,7 +5,7 @@ Provider traffic: recorded (Groq through the openai client) or BUILT to the prov
 schemas (served by an in-process `httpx2.MockTransport` to the real clients), as in
 tests/integrations/test_pricing_dimensions.py. Expected costs are computed here by hand from published
 per-million prices. The service runs embedded on SQLite (a database URL as `base_url`), and over HTTP on
-PostgreSQL for the repricing of a shared database with `--tenant`.
+PostgreSQL (a database shared by the session's tenants: repriced with `tenant=`).
 """
 
 from __future__ import annotations
@@ -168,23 +168,30 @@ def make_calls() -> Dict[str, Decimal]:
     }
 
 
-@pytest.fixture
-def embedded(tmp_path: Path) -> Iterator[Tuple[str, bearlumen.Client]]:
-    from bearlumen.server.keys import create_api_key
+@pytest.fixture(params=["embedded-sqlite", "http-postgresql"])
+def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, str, bearlumen.Client]]:
+    """(database URL, tenant, reader) with `instrument()` recording into it: the service embedded on
+    SQLite, or `bearlumen serve` over HTTP on the session's shared PostgreSQL database (own tenant)."""
+    tenant = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "embedded-sqlite":
+        from bearlumen.server.keys import create_api_key
 
-    url = f"sqlite:///{tmp_path / 'usage.db'}"
-    key = create_api_key(url, "tenant-a")
-    bearlumen.instrument(api_key=key, base_url=url, integrations=["openai", "anthropic"], spool=False)
-    reader = bearlumen.Client(api_key=key, base_url=url)
+        url = base_url = f"sqlite:///{tmp_path / 'usage.db'}"
+        key = create_api_key(url, tenant)
+    else:
+        service = request.getfixturevalue("postgres_service")
+        url, base_url, key = service.database_url, str(service.base_url), str(service.create_key(tenant))
+    bearlumen.instrument(api_key=key, base_url=base_url, integrations=["openai", "anthropic"], spool=False)
+    reader = bearlumen.Client(api_key=key, base_url=base_url)
     try:
-        yield url, reader
+        yield url, tenant, reader
     finally:
         bearlumen.uninstrument()
         reader.close()
 
 
-def test_every_dimension_end_to_end_then_reprice(embedded: Tuple[str, bearlumen.Client]) -> None:
-    url, reader = embedded
+def test_every_dimension_end_to_end_then_reprice(deployed: Tuple[str, str, bearlumen.Client]) -> None:
+    url, tenant, reader = deployed
     expected = make_calls()
     assert bearlumen.flush(timeout=60) is True
     events = reader.usage.query(limit=100)["events"]
@@ -226,46 +233,58 @@ def test_every_dimension_end_to_end_then_reprice(embedded: Tuple[str, bearlumen.
     # Repricing with the installed prices changes nothing.
     db = Database(url)
     try:
-        result = reprice(db, *FAR)
+        result = reprice(db, *FAR, tenant=tenant)
         assert (result.checked, result.skipped, result.differences) == (8, 0, [])
         assert Decimal(result.recomputed_total_pico) / 10**12 == sum(expected.values())
 
         # A stored cost that disagrees (as after a price-data change: the event and the rollups that
         # summed it) is reported, and left alone.
-        db.write(overcharge_opus_by_5_pico)
-        result = reprice(db, *FAR)
+        db.write(lambda conn: overcharge_opus_by_5_pico(conn, tenant))
+        result = reprice(db, *FAR, tenant=tenant)
         (difference,) = result.differences
         assert difference.model == "claude-opus-4-8"
         assert difference.stored_pico is not None and difference.recomputed_pico is not None
         assert difference.stored_pico - difference.recomputed_pico == 5
         assert "1 would change" in render(result) and not result.applied
-        assert reprice(db, *FAR).differences != []  # still there: nothing was written
+        assert reprice(db, *FAR, tenant=tenant).differences != []  # still there: nothing was written
 
         # --apply stores the recomputed cost and moves the rollups by the difference.
-        assert reprice(db, *FAR, apply=True).applied
-        assert reprice(db, *FAR).differences == []
+        assert reprice(db, *FAR, tenant=tenant, apply=True).applied
+        assert reprice(db, *FAR, tenant=tenant).differences == []
     finally:
         db.close()
     assert Decimal(reader.usage.aggregation(group_by="model")["totalCost"]) == sum(expected.values())
 
 
-def overcharge_opus_by_5_pico(conn: Any) -> None:
-    """The opus event and every hourly rollup that sums it, 5 pico-dollars higher (consistently)."""
-    ts_us = conn.execute(text("SELECT ts_us FROM usage_events WHERE model = 'claude-opus-4-8'")).scalar_one()
-    conn.execute(text("UPDATE usage_events SET cost_pico = cost_pico + 5 WHERE model = 'claude-opus-4-8'"))
-    hour = ts_us // 3_600_000_000
+def overcharge_opus_by_5_pico(conn: Any, tenant: str) -> None:
+    """The tenant's opus event and every hourly rollup that sums it, 5 pico-dollars higher (consistently)."""
+    tenant_id, ts_us = conn.execute(
+        text(
+            "SELECT e.tenant_id, e.ts_us FROM usage_events e JOIN tenants t ON t.id = e.tenant_id"
+            " WHERE t.name = :t AND e.model = 'claude-opus-4-8'"
+        ),
+        {"t": tenant},
+    ).one()
+    where = {"tid": tenant_id, "h": ts_us // 3_600_000_000}
     conn.execute(
-        text("UPDATE usage_rollup_model_hourly SET cost_pico = cost_pico + 5 WHERE model = :m AND hour = :h"),
-        {"m": "claude-opus-4-8", "h": hour},
+        text("UPDATE usage_events SET cost_pico = cost_pico + 5 WHERE tenant_id = :tid AND model = :m"),
+        {"tid": tenant_id, "m": "claude-opus-4-8"},
+    )
+    conn.execute(
+        text(
+            "UPDATE usage_rollup_model_hourly SET cost_pico = cost_pico + 5"
+            " WHERE tenant_id = :tid AND model = 'claude-opus-4-8' AND hour = :h"
+        ),
+        where,
     )
     for table, column in (("agent", "agent_id"), ("workflow", "workflow_id"), ("end_user", "end_user_id"),
                           ("subscription", "subscription_id")):  # fmt: skip
         conn.execute(
             text(
                 f"UPDATE usage_rollup_{table}_hourly SET cost_pico = cost_pico + 5"
-                f" WHERE {column} = '' AND hour = :h"
+                f" WHERE tenant_id = :tid AND {column} = '' AND hour = :h"
             ),
-            {"h": hour},
+            where,
         )
 
 
