@@ -5,6 +5,7 @@
     bearlumen keys create --tenant NAME      # prints only the key, for scripts
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
+    bearlumen reprice --since DATE --until DATE [--apply]   # audit stored costs (bearlumen/reprice.py)
 
 ``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
 each command, so ``bearlumen --help`` stays fast and the core SDK never imports them.
@@ -284,3 +285,51 @@ def report(
             click.echo(render_report(client, since or start, until or end))
     except BearLumenError as error:
         raise click.ClickException(error.message) from None
+
+
+@main.command()
+@click.option("--since", required=True, help="Start (inclusive), ISO 8601 date or date-time (UTC).")
+@click.option("--until", required=True, help="End (exclusive), ISO 8601 date or date-time (UTC).")
+@click.option("--tenant", default=None, help="Only this tenant's events (default: every tenant).")
+@click.option("--apply", is_flag=True, default=False, help="Store the recomputed costs.")
+@click.option(
+    "--pricing-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="User aliases, prices and hosts (as in instrument(pricing=...)). Default: $BEARLUMEN_PRICING_FILE.",
+)
+@_database_option
+def reprice(
+    since: str,
+    until: str,
+    tenant: Optional[str],
+    apply: bool,
+    pricing_file: Optional[str],
+    database_url: Optional[str],
+) -> None:
+    """Recompute stored costs from the stored token buckets with the installed prices; list the changes.
+
+    Exits with status 1 when some cost would change and --apply was not given (for CI audits)."""
+    import json
+
+    from bearlumen.metering.pricing import PriceBook
+    from bearlumen.reprice import render
+    from bearlumen.reprice import reprice as run_reprice
+    from bearlumen.server.timefmt import parse_ts
+
+    config = None
+    if pricing_file is not None:
+        with open(pricing_file, encoding="utf-8") as handle:
+            config = json.load(handle)
+    prices = PriceBook.from_config(config)
+    start, end = parse_ts(since), parse_ts(until)
+    if start is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--since")
+    if end is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--until")
+    result = _with_db(
+        database_url, lambda db: run_reprice(db, start, end, tenant=tenant, prices=prices, apply=apply)
+    )
+    click.echo(render(result))
+    if result.differences and not apply:
+        sys.exit(1)

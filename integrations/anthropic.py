@@ -30,8 +30,13 @@ else "anthropic". Tokens (non-overlapping buckets, see `TokenUsage`): Anthropic'
 exclude the cache; `cache_read_input_tokens` are cache reads; cache writes are split by
 `usage.cache_creation` into 5-minute and 1-hour writes when the breakdown is present, else all of
 `cache_creation_input_tokens` are 5-minute writes (Anthropic's default TTL); `thinking_tokens` are
-reported as `reasoning_tokens` (a part of the output). A stream's `message_start` carries the first usage
-and each `message_delta` carries cumulative totals, which overwrite (never add to) what came before.
+reported as `reasoning_tokens` (a part of the output); `server_tool_use.web_search_requests` are billed
+searches. The served tier selects the price: `usage.speed == "fast"` (fast mode), `usage.service_tier`
+"batch" / "priority". Bedrock is priced as the model id / inference profile the request named (see
+`bearlumen.metering.event.billed_model`). A `messages.parse` whose parser rejects the answer records the
+(billed) answer, then the very same exception propagates (:data:`PARSERS`). A stream's `message_start`
+carries the first usage and each `message_delta` carries cumulative totals, which overwrite (never add to)
+what came before.
 
 A call that fails records nothing and its exception reaches the caller unchanged. A stream is recorded
 once, when it ends however it ends (its `message_stop`, exhaustion, `break` then garbage collection,
@@ -59,6 +64,7 @@ from bearlumen.metering.record import (
 )
 from bearlumen.scopes import Attribution, current_attribution
 
+from ._parse_capture import capture_wrapper, capturing
 from ._streams import (
     StreamObserver,
     observe_async_stream,
@@ -136,6 +142,13 @@ REBINDS: Tuple[Tuple[str, str, str, str], ...] = tuple(
     )
 )
 
+# (module, function): the parsers `messages.parse` runs on the answer (Bedrock's and Vertex's beta copies
+# look the beta one up in the beta module's globals).
+PARSERS: Tuple[Tuple[str, str], ...] = (
+    (_MESSAGES, "parse_response"),
+    (_BETA_MESSAGES, "parse_beta_response"),
+)
+
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # anthropic._constants.RAW_RESPONSE_HEADER
 _OBSERVED = "_bearlumen_observed"  # set on a raw Stream once it is observed (never observe it twice)
 _REQUESTED_MODEL = "_bearlumen_model"  # set on a stream manager by the `stream()` wrapper
@@ -184,7 +197,12 @@ def _wrap_call(
     if not _enabled:
         return wrapped(*args, **kwargs)
     start = perf_counter()
-    result = wrapped(*args, **kwargs)  # the user's exception, if any, goes back untouched
+    try:
+        with capturing() as rejected:
+            result = wrapped(*args, **kwargs)  # the user's exception, if any, goes back untouched
+    except BaseException:
+        _on_rejected(rejected, instance, kwargs, start)
+        raise
     try:
         if isinstance(result, _sdk().sync_response):
             _on_raw_response(result, instance, kwargs, start)
@@ -201,7 +219,12 @@ async def _wrap_acall(
     if not _enabled:
         return await wrapped(*args, **kwargs)
     start = perf_counter()
-    result = await wrapped(*args, **kwargs)
+    try:
+        with capturing() as rejected:
+            result = await wrapped(*args, **kwargs)
+    except BaseException:
+        _on_rejected(rejected, instance, kwargs, start)
+        raise
     try:
         if isinstance(result, _sdk().async_response):
             await _on_async_raw_response(result, instance, kwargs, start)
@@ -273,6 +296,16 @@ def _on_result(result: Any, provider: str, model_requested: Any, start: float) -
         _emit_message(result, provider, model_requested, start)
 
 
+def _on_rejected(rejected: List[Any], instance: Any, kwargs: Dict[str, Any], start: float) -> None:
+    """`messages.parse` whose parser rejected the (billed) answer: record it; the caller gets the error."""
+    if not rejected:
+        return
+    try:
+        _emit_message(rejected[0], _provider_of(instance), kwargs.get("model"), start)
+    except Exception:
+        logger.debug("bearlumen: could not meter a rejected anthropic parse", exc_info=True)
+
+
 def _on_message_stream(message_stream: Any, manager: Any, start: float) -> None:
     """A MessageStream a manager just opened: observe the raw stream it reads (unless `create` does)."""
     raw = getattr(message_stream, "_raw_stream", None)
@@ -290,8 +323,12 @@ def _on_raw_response(response: Any, instance: Any, kwargs: Dict[str, Any], start
         # Body already read (or an SSE stream not yet started); parse() is cached, so the caller's own
         # parse() returns the very object we look at here.
         try:
-            parsed = response.parse()
+            with capturing() as rejected:
+                parsed = response.parse()
         except Exception:
+            if rejected:  # the caller's parse() raises the same error; the answer was billed
+                _emit_message(rejected[0], provider, model_requested, start)
+                return
             logger.debug("bearlumen: cannot parse a raw anthropic response", exc_info=True)
             _emit(provider, model_requested, None, None, None, USAGE_UNAVAILABLE, False, start, None)
             return
@@ -304,8 +341,12 @@ async def _on_async_raw_response(response: Any, instance: Any, kwargs: Dict[str,
     provider, model_requested = _provider_of(instance), kwargs.get("model")
     if _raw_mode(kwargs) == "raw":
         try:
-            parsed = await response.parse()
+            with capturing() as rejected:
+                parsed = await response.parse()
         except Exception:
+            if rejected:  # the caller's parse() raises the same error; the answer was billed
+                _emit_message(rejected[0], provider, model_requested, start)
+                return
             logger.debug("bearlumen: cannot parse a raw anthropic response", exc_info=True)
             _emit(provider, model_requested, None, None, None, USAGE_UNAVAILABLE, False, start, None)
             return
@@ -341,9 +382,12 @@ def _provider_of(source: Any) -> str:
 # -- non-streamed messages ---------------------------------------------------------------------------------
 
 
-def _emit_message(message: Any, provider: str, model_requested: Any, start: float) -> None:
+def _emit_message(
+    message: Any, provider: str, model_requested: Any, start: float, attribution: Optional[Attribution] = None
+) -> None:
     usage_object = _field(message, "usage")
-    usage = _usage_from(usage_object)
+    counts = _counts_from(usage_object)
+    usage = counts.usage() if counts is not None else None
     _emit(
         provider,
         model_requested,
@@ -354,6 +398,8 @@ def _emit_message(message: Any, provider: str, model_requested: Any, start: floa
         False,
         start,
         _extra(usage_object),
+        attribution,
+        tier=counts.tier() if counts is not None else None,
     )
 
 
@@ -368,6 +414,7 @@ def _emit(
     start: float,
     extra: Optional[Dict[str, Any]],
     attribution: Optional[Attribution] = None,
+    tier: Optional[str] = None,
 ) -> None:
     requested = model_requested if isinstance(model_requested, str) else None
     call = LLMCall(
@@ -383,6 +430,7 @@ def _emit(
         response_id=response_id,
         attribution=attribution if attribution is not None else current_attribution(),
         extra=extra or {},
+        tier=tier,
     )
     emit(call)
 
@@ -415,7 +463,18 @@ def _text(value: Any) -> Optional[str]:
 class _Counts:
     """Anthropic's usage fields as reported (None = not reported), before normalisation."""
 
-    __slots__ = ("cache_created", "cache_read", "input", "output", "thinking", "write_1h", "write_5m")
+    __slots__ = (
+        "cache_created",
+        "cache_read",
+        "input",
+        "output",
+        "service_tier",
+        "speed",
+        "thinking",
+        "web_searches",
+        "write_1h",
+        "write_5m",
+    )
 
     def __init__(self) -> None:
         self.input: Optional[int] = None
@@ -425,6 +484,9 @@ class _Counts:
         self.write_5m: Optional[int] = None
         self.write_1h: Optional[int] = None
         self.thinking: Optional[int] = None
+        self.web_searches: Optional[int] = None
+        self.service_tier: Optional[str] = None
+        self.speed: Optional[str] = None
 
     def overwrite_from(self, usage: Any) -> None:
         """Lay `usage` over what is known: every reported (non-None) field replaces the previous value.
@@ -456,6 +518,21 @@ class _Counts:
             value = _count(_field(details, "thinking_tokens"))
             if value is not None:
                 self.thinking = value
+        server_tools = _field(usage, "server_tool_use")
+        if server_tools is not None:
+            value = _count(_field(server_tools, "web_search_requests"))
+            if value is not None:
+                self.web_searches = value
+        self.service_tier = _text(_field(usage, "service_tier")) or self.service_tier
+        self.speed = _text(_field(usage, "speed")) or self.speed
+
+    def tier(self) -> Optional[str]:
+        """The served tier that selects the price: fast mode, batch, or priority (None: standard)."""
+        if self.speed == "fast":
+            return "fast"
+        if self.service_tier in ("batch", "priority"):
+            return self.service_tier
+        return None
 
     def usage(self) -> Optional[TokenUsage]:
         """Normalised buckets, or None when neither input nor output was reported."""
@@ -473,15 +550,16 @@ class _Counts:
             cache_write_1h_tokens=write_1h,
             output_tokens=self.output or 0,
             reasoning_tokens=self.thinking or 0,
+            web_searches=self.web_searches or 0,
         )
 
 
-def _usage_from(usage: Any) -> Optional[TokenUsage]:
+def _counts_from(usage: Any) -> Optional[_Counts]:
     if usage is None:
         return None
     counts = _Counts()
     counts.overwrite_from(usage)
-    return counts.usage()
+    return counts
 
 
 def _extra(usage: Any) -> Optional[Dict[str, Any]]:
@@ -582,6 +660,7 @@ class _MessageStreamObserver(StreamObserver):
             self._start,
             _extra(self._usage_object),
             self._attribution,
+            tier=None if self._counts is None else self._counts.tier(),
         )
 
 
@@ -631,20 +710,7 @@ class _ResponseWatch:
             except Exception:
                 body = None
         if isinstance(body, dict):
-            usage_object = body.get("usage")
-            usage = _usage_from(usage_object)
-            _emit(
-                self.provider,
-                self.model_requested,
-                _text(body.get("model")),
-                _text(body.get("id")),
-                usage,
-                USAGE_FROM_RESPONSE if usage is not None else USAGE_UNAVAILABLE,
-                False,
-                self.start,
-                _extra(usage_object),
-                self.attribution,
-            )
+            _emit_message(body, self.provider, self.model_requested, self.start, self.attribution)
         else:
             _emit(
                 self.provider,
@@ -746,6 +812,8 @@ def _patches() -> List[Patch]:
         )
         for module, helper, attribute, builder in REBINDS
     ]
+    # The structured-output parsers: an answer they reject is still a billed call (see _parse_capture).
+    patches += [FunctionPatch(module, name, capture_wrapper("response")) for module, name in PARSERS]
     return patches
 
 

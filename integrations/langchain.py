@@ -178,6 +178,8 @@ class _Observation:
     streamed: bool = False
     cache_hit: bool = False
     batch_artifact: bool = False  # a flattened batch result whose usage LangChain kept on its first run
+    tier: Optional[str] = None  # the served tier the provider reported (see LLMCall.tier)
+    service_tier: Optional[str] = None  # as the provider said it
 
     @property
     def response_id(self) -> Optional[str]:
@@ -218,15 +220,24 @@ def _split_writes(creation: int, five_minutes: int, one_hour: int) -> Tuple[int,
     return total - one_hour, one_hour
 
 
+# langchain-openai names the details of a flex / priority call "flex_cache_read", "priority_reasoning", ...
+_TIER_PREFIXES = ("", "flex_", "priority_")
+
+
+def _tiered(details: Mapping[str, Any], name: str) -> int:
+    """A usage detail under its plain name or langchain-openai's tier-prefixed one."""
+    return sum(_int(details.get(prefix + name)) for prefix in _TIER_PREFIXES)
+
+
 def usage_from_usage_metadata(usage: Mapping[str, Any]) -> TokenUsage:
     """LangChain's `UsageMetadata` (input *including* cache tokens) -> non-overlapping buckets."""
     details = _mapping(usage.get("input_token_details"))
     output_details = _mapping(usage.get("output_token_details"))
     total_input = _int(usage.get("input_tokens"))
     output = _int(usage.get("output_tokens"))
-    cache_read = _int(details.get("cache_read"))
+    cache_read = _tiered(details, "cache_read")
     cache_write, cache_write_1h = _split_writes(
-        _int(details.get("cache_creation")),
+        _tiered(details, "cache_creation"),
         _int(details.get("ephemeral_5m_input_tokens")),
         _int(details.get("ephemeral_1h_input_tokens")),
     )
@@ -235,7 +246,7 @@ def usage_from_usage_metadata(usage: Mapping[str, Any]) -> TokenUsage:
         # Not LangChain's convention (an integration that reports uncached input): keep it as is.
         logger.debug("bearlumen: usage_metadata input_tokens excludes cache tokens; not subtracting")
         uncached = total_input
-    reasoning = _int(output_details.get("reasoning"))
+    reasoning = _tiered(output_details, "reasoning")
     if reasoning > output:  # output reported without reasoning: the standard says it includes it
         output += reasoning
     return TokenUsage(
@@ -245,6 +256,8 @@ def usage_from_usage_metadata(usage: Mapping[str, Any]) -> TokenUsage:
         cache_write_1h_tokens=cache_write_1h,
         output_tokens=output,
         reasoning_tokens=reasoning,
+        input_audio_tokens=min(_int(details.get("audio")), max(total_input, 0)),
+        output_audio_tokens=min(_int(output_details.get("audio")), output),
     )
 
 
@@ -254,15 +267,22 @@ def usage_from_raw(raw: Mapping[str, Any]) -> Optional[TokenUsage]:
         prompt_details = _mapping(raw.get("prompt_tokens_details"))
         completion_details = _mapping(raw.get("completion_tokens_details"))
         prompt = _int(raw.get("prompt_tokens"))
-        cached = min(_int(prompt_details.get("cached_tokens")), prompt)
+        cached = _int(prompt_details.get("cached_tokens")) or _int(raw.get("prompt_cache_hit_tokens"))
+        cached = min(cached, prompt)
         written = min(_int(prompt_details.get("cache_write_tokens")), prompt - cached)
         output = _int(raw.get("completion_tokens"))
+        reasoning = _int(completion_details.get("reasoning_tokens"))
+        hidden = _int(raw.get("total_tokens")) - prompt - output  # see the openai integration
+        if hidden > 0:
+            output, reasoning = output + hidden, max(reasoning, hidden)
         return TokenUsage(
             input_tokens=prompt - cached - written,
             cache_read_tokens=cached,
             cache_write_tokens=written,
             output_tokens=output,
-            reasoning_tokens=min(_int(completion_details.get("reasoning_tokens")), output),
+            reasoning_tokens=min(reasoning, output),
+            input_audio_tokens=min(_int(prompt_details.get("audio_tokens")), prompt),
+            output_audio_tokens=min(_int(completion_details.get("audio_tokens")), output),
         )
     if "input_tokens" in raw or "output_tokens" in raw:
         if "input_token_details" in raw or "total_tokens" in raw:  # LangChain's own UsageMetadata
@@ -283,6 +303,7 @@ def usage_from_raw(raw: Mapping[str, Any]) -> Optional[TokenUsage]:
             cache_write_1h_tokens=cache_write_1h,
             output_tokens=output,
             reasoning_tokens=min(thinking, output),
+            web_searches=_int(_mapping(raw.get("server_tool_use")).get("web_search_requests")),
         )
     if "prompt_eval_count" in raw or "eval_count" in raw:  # Ollama
         return TokenUsage(
@@ -310,6 +331,7 @@ def observe(response: Any) -> _Observation:
                 found = getattr(message, "usage_metadata", None)
                 if isinstance(found, Mapping) and found:
                     usage_metadata = found
+            _observe_tier(observation, metadata, info)
             raw_candidates += [metadata.get("token_usage"), metadata.get("usage"), info.get("token_usage")]
             raw_candidates += [info.get("usage"), info if "eval_count" in info else None]
             if observation.model is None:
@@ -346,6 +368,20 @@ def observe(response: Any) -> _Observation:
     if "token_usage" in llm_output and not _mapping(llm_output.get("token_usage")):
         observation.batch_artifact = True
     return observation
+
+
+def _observe_tier(observation: _Observation, metadata: Mapping[str, Any], info: Mapping[str, Any]) -> None:
+    """The served tier: OpenAI's `service_tier` in the response metadata, Anthropic's in its usage."""
+    usage = _mapping(metadata.get("usage"))
+    service_tier = _text(metadata.get("service_tier")) or _text(info.get("service_tier"))
+    service_tier = service_tier or _text(usage.get("service_tier"))
+    if service_tier is not None:
+        observation.service_tier = service_tier
+    speed = _text(usage.get("speed")) or _text(metadata.get("speed"))
+    if speed == "fast":
+        observation.tier = "fast"
+    elif service_tier is not None and service_tier not in ("default", "auto", "standard"):
+        observation.tier = service_tier
 
 
 def provider_of(ls_provider: Any) -> str:
@@ -456,7 +492,10 @@ class _LLMRun:
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             response_id=observation.response_id,
             attribution=self.attribution(),
-            extra=dict(extra),
+            extra=dict(extra, service_tier=observation.service_tier)
+            if observation.service_tier is not None
+            else dict(extra),
+            tier=observation.tier,
         )
 
 

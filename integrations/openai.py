@@ -56,11 +56,22 @@ Stream usage policy (chat completions and legacy completions)
     such an event carries no token counts). Leaving a `.stream()` helper's `with` block early closes
     the HTTP response but not the stream object: the event is recorded when that object is dropped.
 
+Billed dimensions (priced in `bearlumen.metering.pricing`; the README's "Exact cost" table):
+- audio / image tokens from `*_tokens_details`, reasoning from `completion_tokens_details` (a part of
+  output); tokens `total_tokens` counts beyond prompt + completion are hidden reasoning billed as output
+  (Gemini's OpenAI-compatible endpoint).
+- the served tier from the response's (or the last chunk's) `service_tier`, never the request's.
+- Responses `web_search_call` output items, each one billed search.
+- a non-OpenAI `base_url` host is named by :data:`COMPATIBLE_HOSTS` (else "openai-compatible") and its
+  URL travels with the call, so its own price list applies.
+
 Other decisions:
 - A call that fails (HTTP 4xx/5xx, connection error, timeout) records nothing, and the caller gets the
-  very exception object openai raised. `chat.completions.parse` raising `LengthFinishReasonError` /
-  `ContentFilterFinishReasonError` is the exception: the API answered (and billed) the call, so it is
-  recorded from the completion the exception carries, then the exception propagates unchanged.
+  very exception object openai raised. Structured-output parsing that raises (`chat.completions.parse` /
+  `responses.parse`: pydantic `ValidationError`, `LengthFinishReasonError`,
+  `ContentFilterFinishReasonError`) is the exception: the API answered (and billed) the call, so it is
+  recorded from the answer the SDK's parser rejected (see `_parse_capture`, :data:`PARSERS`), then the
+  very same exception propagates.
 - Background responses (`responses.create(background=True)`) are recorded once, when this process sees
   the response finished (a `retrieve()`, `cancel()` or a resumed `responses.stream(response_id=...)`),
   attributed to the scope of the `create()` call. A later `retrieve()` of a response that was already
@@ -93,6 +104,8 @@ from bearlumen.metering.record import (
 )
 from bearlumen.scopes import Attribution, current_attribution
 
+from ._openai_usage import _Fields, _fields, _str, chat_usage, responses_usage, served_tier, with_web_searches
+from ._parse_capture import capture_wrapper, capturing
 from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
 from ._wrapping import AttributePatch, FunctionPatch, Patch, PatchSet, rebind_stale_helpers
 
@@ -150,6 +163,13 @@ METHODS: Tuple[Method, ...] = tuple(
     + _both(_BETA_RESPONSES_MODULE, "Responses", ("retrieve", "cancel"), RESPONSES, RESOLVE)
     + _both("openai.resources.embeddings", "Embeddings", ("create",), EMBEDDINGS)
     + _both("openai.resources.completions", "Completions", ("create",), COMPLETIONS)
+)
+
+#: The structured-output parsers `chat.completions.parse` / `responses.parse` run on the answer (module,
+#: function, the keyword that receives the answer): an answer they reject is still a billed call.
+PARSERS: Tuple[Tuple[str, str, str], ...] = (
+    ("openai.lib._chat_completion_resources", "_parse_chat_completion", "chat_completion"),
+    ("openai.lib._response_resources", "parse_response", "response"),
 )
 
 _enabled = False
@@ -234,6 +254,27 @@ class _ClientInfo:
     provider: str
     include_usage_ok: bool
     deployment: Optional[str]
+    api_url: Optional[str] = None  # an OpenAI-compatible host's base URL (its price list is found by it)
+
+
+#: OpenAI-compatible hosts reached through the openai client: host -> the provider whose price list
+#: applies (the price book's provider names). Any other host is "openai-compatible", priced when
+#: genai-prices recognises its URL (`provider_api_url`), else unpriced.
+COMPATIBLE_HOSTS: Dict[str, str] = {
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x-ai",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.fireworks.ai": "fireworks",
+    "openrouter.ai": "openrouter",
+    "api.openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "google",
+    "api.mistral.ai": "mistral",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+}
+COMPATIBLE = "openai-compatible"
 
 
 # id(client) -> (weak reference to the client, its facts); entries leave with their client.
@@ -274,9 +315,13 @@ def _describe_client(client: Any, base_url: Any) -> _ClientInfo:
         include_usage_ok = _azure_version_has_usage(getattr(client, "_api_version", None))
     elif host.endswith(".azure.com"):  # the Azure v1 API through a plain OpenAI client
         provider, include_usage_ok = "azure", True
+    elif host == "api.openai.com" or host.endswith(".api.openai.com"):
+        provider, include_usage_ok = "openai", True
+    elif host:
+        provider = COMPATIBLE_HOSTS.get(host, COMPATIBLE)
+        return _ClientInfo(base_url, provider, False, None, str(url))
     else:
-        provider = "openai"
-        include_usage_ok = host == "api.openai.com" or host.endswith(".api.openai.com")
+        provider, include_usage_ok = "openai", False
     return _ClientInfo(base_url, provider, include_usage_ok, deployment)
 
 
@@ -290,89 +335,12 @@ def _azure_version_has_usage(version: Any) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------------------------
-# Reading usage. Every field may be missing or None (responses are built without validation), and a
-# dict (a body read as JSON) is read through `_Fields`.
-
-
-class _Fields:
-    """Attribute access over a JSON object, so that one reader serves models and raw bodies."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Dict[str, Any]) -> None:
-        self._data = data
-
-    def __getattr__(self, name: str) -> Any:
-        value = self._data.get(name)
-        return _Fields(value) if isinstance(value, dict) else value
-
-
-def _fields(value: Any) -> Any:
-    return _Fields(value) if isinstance(value, dict) else value
-
-
-def _count(value: Any) -> Optional[int]:
-    return value if type(value) is int and value >= 0 else None
-
-
-def _str(value: Any) -> Optional[str]:
-    return value if type(value) is str and value else None
-
-
-# Where each API family puts the same four facts (its input count includes cached tokens in both).
-_CHAT_FIELDS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
-_RESPONSES_FIELDS = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
-
-
-def _chat_usage(usage: Any) -> Optional[TokenUsage]:
-    """Chat / legacy completions / embeddings usage: `prompt_tokens` include cached tokens."""
-    return _usage(usage, _CHAT_FIELDS)
-
-
-def _responses_usage(usage: Any) -> Optional[TokenUsage]:
-    """Responses API usage: `input_tokens` include cached tokens."""
-    return _usage(usage, _RESPONSES_FIELDS)
-
-
-def _usage(usage: Any, fields: Tuple[str, str, str, str]) -> Optional[TokenUsage]:
-    if usage is None:
-        return None
-    input_name, output_name, input_details_name, output_details_name = fields
-    given = _count(getattr(usage, input_name, None))
-    output = _count(getattr(usage, output_name, None))
-    if given is None and output is None:
-        return None
-    cached = cache_write = reasoning = 0
-    details = getattr(usage, input_details_name, None)
-    if details is not None:
-        cached = _count(getattr(details, "cached_tokens", None)) or 0
-        cache_write = _count(getattr(details, "cache_write_tokens", None)) or 0
-    details = getattr(usage, output_details_name, None)
-    if details is not None:
-        reasoning = _count(getattr(details, "reasoning_tokens", None)) or 0
-    return _buckets(given or 0, cached, cache_write, output or 0, reasoning)
-
-
-def _buckets(given: int, cached: int, cache_write: int, output: int, reasoning: int) -> TokenUsage:
-    # Clamp nonsense (cache larger than the prompt) rather than produce negative buckets.
-    cached = min(cached, given)
-    cache_write = min(cache_write, given - cached)
-    return TokenUsage(
-        input_tokens=given - cached - cache_write,
-        cache_read_tokens=cached,
-        cache_write_tokens=cache_write,
-        output_tokens=output,
-        reasoning_tokens=min(reasoning, output),
-    )
-
-
 _USAGE_READERS: Dict[str, Callable[[Any], Optional[TokenUsage]]] = {
-    CHAT: _chat_usage,
-    COMPLETIONS: _chat_usage,
-    EMBEDDINGS: _chat_usage,
-    RESPONSES: _responses_usage,
-    COMPACT: _responses_usage,
+    CHAT: chat_usage,
+    COMPLETIONS: chat_usage,
+    EMBEDDINGS: chat_usage,
+    RESPONSES: responses_usage,
+    COMPACT: responses_usage,
 }
 
 # --------------------------------------------------------------------------------------------------
@@ -381,6 +349,7 @@ _USAGE_READERS: Dict[str, Callable[[Any], Optional[TokenUsage]]] = {
 
 class _Call:
     __slots__ = (
+        "api_url",
         "attribution",
         "background",
         "include_usage_added",
@@ -408,6 +377,7 @@ class _Call:
         self.include_usage_added = False
         self.background = False
         self.resolving = False
+        self.api_url: Optional[str] = None
 
 
 def _start(operation: str, instance: Any, kwargs: Dict[str, Any]) -> Optional[_Call]:
@@ -415,6 +385,7 @@ def _start(operation: str, instance: Any, kwargs: Dict[str, Any]) -> Optional[_C
         info = _client_info(instance._client)
         model = kwargs.get("model")
         call = _Call(operation, info.provider, _str(model), current_attribution())
+        call.api_url = info.api_url
         if info.deployment is not None:
             call.model_requested = info.deployment
         if operation == RESPONSES:
@@ -459,6 +430,7 @@ def _record(
     streamed: bool,
     model: Optional[str] = None,
     response_id: Optional[str] = None,
+    service_tier: Any = None,
 ) -> None:
     """Emit the one LLMCall of `call` (or park a background response until it finishes)."""
     if response is not None:
@@ -491,9 +463,11 @@ def _record(
         source = USAGE_UNAVAILABLE if source != USAGE_PARTIAL_STREAM else source
     extra: Dict[str, Any] = {}
     if response is not None:
-        tier = getattr(response, "service_tier", None)
-        if type(tier) is str:
-            extra["service_tier"] = tier
+        service_tier = getattr(response, "service_tier", None)
+        if usage is not None and call.operation in (RESPONSES, COMPACT):
+            usage = with_web_searches(usage, response)
+    if type(service_tier) is str:
+        extra["service_tier"] = service_tier
     if call.include_usage_added:
         extra["include_usage_added"] = True
     emit(
@@ -511,6 +485,8 @@ def _record(
             attribution=call.attribution,
             timestamp=call.timestamp,
             extra=extra,
+            tier=served_tier(service_tier),
+            api_url=call.api_url,
         )
     )
 
@@ -570,7 +546,7 @@ _pending = _Pending()
 class _ChatStreamObserver(StreamObserver):
     """Chat and legacy completion chunks: id and model from the first chunk, usage from the last."""
 
-    __slots__ = ("call", "model", "response_id", "usage")
+    __slots__ = ("call", "model", "response_id", "service_tier", "usage")
 
     def __init__(self, call: _Call) -> None:
         super().__init__()
@@ -578,14 +554,20 @@ class _ChatStreamObserver(StreamObserver):
         self.model: Any = None
         self.response_id: Any = None
         self.usage: Any = None
+        self.service_tier: Any = None
 
     def on_item(self, item: Any) -> None:
         if not self.response_id:  # Azure opens with a content-filter chunk whose id and model are ""
             self.response_id = getattr(item, "id", None)
             self.model = getattr(item, "model", None)
         usage = getattr(item, "usage", None)
+        if usage is None:  # Groq puts a stream's usage under `x_groq`
+            usage = getattr(_fields(getattr(item, "x_groq", None)), "usage", None)
         if usage is not None:
-            self.usage = usage
+            self.usage = _fields(usage)
+        tier = getattr(item, "service_tier", None)  # on every chunk; the last one says what was served
+        if tier is not None:
+            self.service_tier = tier
 
     def on_end(self, completed: bool) -> None:
         usage = _USAGE_READERS[self.call.operation](self.usage)
@@ -601,6 +583,7 @@ class _ChatStreamObserver(StreamObserver):
             streamed=True,
             model=_str(self.model),
             response_id=_str(self.response_id),
+            service_tier=self.service_tier,
         )
 
 
@@ -657,7 +640,7 @@ def _is_usage_only(chunk: Any) -> bool:
 def _without_usage_chunks(source: Iterator[Any], observer: _ChatStreamObserver) -> Iterator[Any]:
     for chunk in source:
         if _is_usage_only(chunk):
-            observer.usage = chunk.usage  # the caller did not ask for it: theirs stays as it would be
+            observer.on_item(chunk)  # the caller did not ask for it: theirs stays as it would be
             continue
         yield chunk
 
@@ -667,7 +650,7 @@ async def _awithout_usage_chunks(
 ) -> AsyncIterator[Any]:
     async for chunk in source:
         if _is_usage_only(chunk):
-            observer.usage = chunk.usage
+            observer.on_item(chunk)
             continue
         yield chunk
 
@@ -711,14 +694,13 @@ def _finish_raw(call: _Call, raw: Any, is_async: bool) -> None:
     """`with_raw_response`: `.parse()` is cached, so the caller later gets the very object read here."""
     sdk = _sdk()
     try:
-        parsed = raw.parse()
-    except sdk.parse_errors as exc:
-        completion = getattr(exc, "completion", None)
-        if completion is not None:
-            _record_response(call, completion)
-        return
-    except Exception:
-        logger.debug("bearlumen: raw openai response did not parse; not metered", exc_info=True)
+        with capturing() as rejected:
+            parsed = raw.parse()
+    except Exception as exc:  # the caller's own parse() raises it again (it is not cached)
+        if rejected or isinstance(exc, sdk.parse_errors):
+            _on_exception(call, exc, rejected)
+        else:
+            logger.debug("bearlumen: raw openai response did not parse; not metered", exc_info=True)
         return
     if isinstance(parsed, sdk.any_stream):
         _observe_stream(call, parsed, is_async=isinstance(parsed, sdk.async_stream))
@@ -726,13 +708,16 @@ def _finish_raw(call: _Call, raw: Any, is_async: bool) -> None:
         _record_response(call, parsed)
 
 
-def _on_exception(call: _Call, exc: BaseException) -> None:
-    """A failed call records nothing, except a parse error on a response the API answered (billed)."""
+def _on_exception(call: _Call, exc: BaseException, rejected: Optional[List[Any]] = None) -> None:
+    """A failed call records nothing, except a parse error on a response the API answered (billed):
+    the answer the SDK's parser rejected (`rejected`, see `_parse_capture`), or the completion a
+    `LengthFinishReasonError` / `ContentFilterFinishReasonError` carries."""
     try:
-        if isinstance(exc, _sdk().parse_errors):
-            completion = getattr(exc, "completion", None)
-            if completion is not None:
-                _record_response(call, completion)
+        answer = rejected[0] if rejected else None
+        if answer is None and isinstance(exc, _sdk().parse_errors):
+            answer = getattr(exc, "completion", None)
+        if answer is not None:
+            _record_response(call, answer)
     except Exception:
         logger.debug("bearlumen: could not meter a failed openai parse", exc_info=True)
 
@@ -855,11 +840,12 @@ def _response_parse(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: 
     if session is None or session.done:
         return wrapped(*args, **kwargs)
     try:
-        value = wrapped(*args, **kwargs)
+        with capturing() as rejected:
+            value = wrapped(*args, **kwargs)
     except BaseException as exc:
-        if isinstance(exc, _sdk().parse_errors):
+        if rejected or isinstance(exc, _sdk().parse_errors):
             session.done = True
-            _on_exception(session.call, exc)
+            _on_exception(session.call, exc, rejected)
         raise
     try:
         session.parsed(value)
@@ -873,11 +859,12 @@ async def _aresponse_parse(wrapped: Any, instance: Any, args: Tuple[Any, ...], k
     if session is None or session.done:
         return await wrapped(*args, **kwargs)
     try:
-        value = await wrapped(*args, **kwargs)
+        with capturing() as rejected:
+            value = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        if isinstance(exc, _sdk().parse_errors):
+        if rejected or isinstance(exc, _sdk().parse_errors):
             session.done = True
-            _on_exception(session.call, exc)
+            _on_exception(session.call, exc, rejected)
         raise
     try:
         session.parsed(value)
@@ -927,9 +914,10 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
             if call.include_usage_added:
                 kwargs = _with_include_usage(kwargs)
             try:
-                result = await wrapped(*args, **kwargs)
+                with capturing() as rejected:
+                    result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                _on_exception(call, exc)
+                _on_exception(call, exc, rejected)
                 raise
             _finish(call, result, True)
             return result
@@ -945,9 +933,10 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
         if call.include_usage_added:
             kwargs = _with_include_usage(kwargs)
         try:
-            result = wrapped(*args, **kwargs)
+            with capturing() as rejected:
+                result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _on_exception(call, exc)
+            _on_exception(call, exc, rejected)
             raise
         _finish(call, result, False)
         return result
@@ -1015,6 +1004,8 @@ def _patches() -> List[Patch]:
             factory = rebind_stale_helpers(_rewrapper(prefix + suffix), _is_enabled)
             patches.append(AttributePatch(method.module, f"{helper}.{method.name}", factory))
     patches += [
+        # The structured-output parsers: an answer they reject is still a billed call.
+        *(FunctionPatch(module, name, capture_wrapper(argument)) for module, name, argument in PARSERS),
         FunctionPatch("openai._response", "APIResponse.parse", _response_parse),
         FunctionPatch("openai._response", "APIResponse.close", _response_close),
         FunctionPatch("openai._response", "AsyncAPIResponse.parse", _aresponse_parse),

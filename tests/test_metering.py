@@ -185,3 +185,41 @@ def test_emit_never_raises_and_collectors_take_calls_first() -> None:
         assert (len(taker.taken), len(sink.calls)) == (1, 1)
     finally:
         set_sink(previous)
+
+
+def test_buckets_round_trip_through_event_metadata() -> None:
+    usage = TokenUsage(
+        input_tokens=400,
+        cache_read_tokens=200,
+        output_tokens=100,
+        reasoning_tokens=30,
+        input_audio_tokens=250,
+        output_audio_tokens=60,
+        web_searches=2,
+    )
+    metadata = usage.as_metadata()
+    assert "input_image_tokens" not in metadata  # parts are kept only when non-zero
+    assert metadata["total_tokens"] == 700
+    assert TokenUsage.from_metadata(metadata) == usage
+    assert TokenUsage.from_metadata({"model": "gpt-4o", "provider_cost_usd": "4.5"}) is None
+    assert TokenUsage.from_metadata({"input_tokens": -1}) is None
+
+
+def test_user_prices_do_not_price_what_they_have_no_rate_for() -> None:
+    book = PriceBook(models={"acme-ft-1": {"input": "2", "output": "8"}})
+    plain = book.price("openai", "acme-ft-1", TokenUsage(input_tokens=1000, output_tokens=100), NOV_2026)
+    assert plain.cost_usd == (1000 * Decimal(2) + 100 * Decimal(8)) / M
+    audio = book.price("openai", "acme-ft-1", TokenUsage(input_tokens=1000, input_audio_tokens=10), NOV_2026)
+    assert (audio.cost_usd, audio.source) == (None, "no user price for audio input")
+    tiered = book.price("openai", "acme-ft-1", TokenUsage(input_tokens=1), NOV_2026, tier="flex")
+    assert (tiered.cost_usd, tiered.source) == (None, "no user price for tier 'flex'")
+
+
+def test_tier_history_before_the_verified_date_is_unpriced() -> None:
+    # genai-prices models OpenAI's flex prices from 2026-10-12 only: earlier, no price rather than standard.
+    usage = TokenUsage(input_tokens=1000, output_tokens=100)
+    before = PriceBook().price("openai", "gpt-5", usage, 1788000000.0, tier="flex")  # 2026-08-29
+    assert (before.cost_usd, before.source) == (None, "no price for tier 'flex' of gpt-5 on 2026-08-29")
+    # gpt-5 flex: $0.625 in / $5 out per 1M.
+    after = PriceBook().price("openai", "gpt-5", usage, NOV_2026, tier="flex")
+    assert after.cost_usd == (1000 * Decimal("0.625") + 100 * Decimal(5)) / M

@@ -83,7 +83,7 @@ class _Marker:
 class _Unpriced:
     """Prices nothing: the fallback when the price book itself fails (the event must not be lost)."""
 
-    def price(self, provider: str, model: Optional[str], usage: Any, at: float) -> Price:
+    def price(self, provider: str, model: Optional[str], usage: Any, at: float, **_facts: Any) -> Price:
         return Price(None, UNPRICED, "pricing error", model)
 
 

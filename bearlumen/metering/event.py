@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall
@@ -36,7 +36,15 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
     The key is passed in (not derived here) because it must be fixed when the call is first accepted,
     before any attempt to deliver it.
     """
-    price = prices.price(call.provider, call.model or call.model_requested, call.usage, call.timestamp)
+    model = billed_model(call.provider, call.model, call.model_requested)
+    facts: Dict[str, Any] = {}
+    if call.tier is not None:
+        facts["tier"] = call.tier
+    if call.api_url is not None:
+        facts["api_url"] = call.api_url
+    # Only the facts a call has are passed: a price book of another shape (the exporter's fallback) still
+    # prices the common call.
+    price = prices.price(call.provider, model, call.usage, call.timestamp, **facts)
     metadata: Dict[str, Any] = dict(call.attribution.metadata)
     metadata.update(call.extra)
     metadata.update(
@@ -44,7 +52,7 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
             "integration": call.integration,
             "provider": call.provider,
             "operation": call.operation,
-            "model": call.model or call.model_requested,
+            "model": model,
             "model_requested": call.model_requested,
             "streamed": call.streamed,
             "usage_source": call.usage_source,
@@ -53,6 +61,15 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
             "pricing_model": price.model_ref,
         }
     )
+    if call.model and call.model != model:
+        metadata["model_returned"] = call.model
+    if call.tier is not None:
+        metadata["tier"] = call.tier
+    if call.api_url is not None:
+        metadata["api_url"] = call.api_url
+    provider_id = getattr(price, "provider_id", None)
+    if provider_id is not None:
+        metadata["pricing_provider"] = provider_id
     if call.latency_ms is not None:
         metadata["latency_ms"] = round(call.latency_ms, 3)
     if call.response_id:
@@ -75,6 +92,20 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
         if value is not None:
             event[name] = value
     return event
+
+
+def billed_model(provider: str, model: Optional[str], model_requested: Optional[str]) -> Optional[str]:
+    """The model the provider bills for, which is the one priced and reported as `model`.
+
+    Bedrock bills the model id (or inference profile) the request named: `global.` / `us.` / `eu.` /
+    `apac.` profiles have their own prices, and the response body names only the underlying model. An
+    ARN is billed as its last path segment (a system profile id; an application profile's id is unknown
+    to any price list and needs a pricing alias). Everyone else bills the model the response names (a
+    dated snapshot, the model behind an Azure deployment), else the requested one.
+    """
+    if provider in ("aws", "bedrock") and model_requested:
+        return model_requested.rsplit("/", 1)[-1] if model_requested.startswith("arn:") else model_requested
+    return model or model_requested
 
 
 def _plain(amount: Any) -> str:

@@ -12,7 +12,9 @@ Users add what no public list can know: Azure deployment names, fine-tuned model
         "models": {"acme-ft-1": {"input": "2.00", "output": "8.00", "cache_read": "0.50"}},  # USD / 1M tokens
     })
 
-or the same JSON in a file named by `BEARLUMEN_PRICING_FILE`. An unknown model is unpriced, never 0.
+or the same JSON in a file named by `BEARLUMEN_PRICING_FILE`. A gateway or proxy in front of a provider,
+reached through the openai client's `base_url`, is named by host: `"hosts": {"llm-gateway.internal":
+"openai"}`. An unknown model is unpriced, never 0.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Dict, Mapping, Optional
+from urllib.parse import urlsplit
 
 from bearlumen.metering.record import TokenUsage
 
@@ -54,6 +57,7 @@ _PROVIDER_IDS = {
     "cohere": "cohere",
     "perplexity": "perplexity",
     "openrouter": "openrouter",
+    "cerebras": "cerebras",
     # local models have no list price: unpriced unless the user prices them (no match on model name)
     "ollama": "ollama",
 }
@@ -67,6 +71,7 @@ class Price:
     status: str  # PRICED | PRICED_BY_USER | UNPRICED
     source: str  # "genai-prices@<version>", "user", or why it is unpriced
     model_ref: Optional[str]  # the model name the price was looked up with
+    provider_id: Optional[str] = None  # genai-prices' provider whose list priced it (None: user / unknown)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,13 @@ class UserPrice:
         cache_prices = money("cache_read"), money("cache_write"), money("cache_write_1h")
         return cls(input_price, output_price, *cache_prices)
 
+    def price(self, usage: TokenUsage, model_ref: str) -> Price:
+        """A user price covers tokens at text rates: audio, image output and web searches are unpriced."""
+        for bucket, _key, label in _PART_PRICES:
+            if getattr(usage, bucket):
+                return Price(None, UNPRICED, f"no user price for {label}", model_ref)
+        return Price(self.cost(usage), PRICED_BY_USER, "user", model_ref)
+
     def cost(self, usage: TokenUsage) -> Decimal:
         cache_read = self.cache_read if self.cache_read is not None else self.input
         cache_write = self.cache_write if self.cache_write is not None else self.input
@@ -112,8 +124,11 @@ class PriceBook:
         self,
         aliases: Optional[Mapping[str, str]] = None,
         models: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        hosts: Optional[Mapping[str, str]] = None,
     ) -> None:
         self._aliases: Dict[str, str] = dict(aliases or {})
+        # host of an OpenAI-compatible base URL (a gateway, a proxy) -> the provider whose list applies
+        self._hosts: Dict[str, str] = {host.lower(): provider for host, provider in (hosts or {}).items()}
         self._user_prices = {name: UserPrice.from_mapping(raw) for name, raw in (models or {}).items()}
         self._snapshot: Any = None
         self._engine_version: Optional[str] = None
@@ -121,20 +136,33 @@ class PriceBook:
     @classmethod
     def from_config(cls, config: Optional[Mapping[str, Any]] = None) -> PriceBook:
         """Build from `config` (the `pricing=` argument) merged over `$BEARLUMEN_PRICING_FILE`."""
-        merged: Dict[str, Dict[str, Any]] = {"aliases": {}, "models": {}}
+        merged: Dict[str, Dict[str, Any]] = {"aliases": {}, "models": {}, "hosts": {}}
         path = os.environ.get("BEARLUMEN_PRICING_FILE")
         for source in (_read_json(path) if path else None, config):
-            for key in ("aliases", "models"):
+            for key in ("aliases", "models", "hosts"):
                 merged[key].update((source or {}).get(key) or {})
-        return cls(merged["aliases"], merged["models"])
+        return cls(merged["aliases"], merged["models"], merged["hosts"])
 
     @property
     def engine_version(self) -> str:
         self._load_engine()
         return self._engine_version or "none"
 
-    def price(self, provider: str, model: Optional[str], usage: Optional[TokenUsage], at: float) -> Price:
-        """The cost of `usage` on `model` at time `at` (epoch seconds), or why there is none."""
+    def price(
+        self,
+        provider: str,
+        model: Optional[str],
+        usage: Optional[TokenUsage],
+        at: float,
+        *,
+        tier: Optional[str] = None,
+        api_url: Optional[str] = None,
+    ) -> Price:
+        """The cost of `usage` on `model` at time `at` (epoch seconds), or why there is none.
+
+        `tier` is the tier the provider served (see :func:`price_context`); `api_url` the base URL of an
+        OpenAI-compatible host, used to find its price list when `provider` is not one genai-prices knows.
+        """
         if usage is None:
             return Price(None, UNPRICED, "usage unavailable", model)
         if not model:
@@ -142,30 +170,46 @@ class PriceBook:
         model_ref = self._aliases.get(model, model)
         user_price = self._user_prices.get(model_ref) or self._user_prices.get(model)
         if user_price is not None:
-            return Price(user_price.cost(usage), PRICED_BY_USER, "user", model_ref)
-        return self._price_with_engine(provider, model_ref, usage, at)
+            if tier is not None:
+                return Price(None, UNPRICED, f"no user price for tier {tier!r}", model_ref)
+            return user_price.price(usage, model_ref)
+        return self._price_with_engine(provider, model_ref, usage, at, tier, api_url)
 
-    def _price_with_engine(self, provider: str, model_ref: str, usage: TokenUsage, at: float) -> Price:
+    def _price_with_engine(
+        self,
+        provider: str,
+        model_ref: str,
+        usage: TokenUsage,
+        at: float,
+        tier: Optional[str],
+        api_url: Optional[str],
+    ) -> Price:
         if not self._load_engine():
             return Price(None, UNPRICED, "genai-prices not installed", model_ref)
-        from genai_prices import Usage
-
-        engine_usage = Usage(
-            input_tokens=usage.total_input_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens + usage.cache_write_1h_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            output_tokens=usage.output_tokens,
-        )
+        if api_url is not None and self._hosts:
+            provider = self._hosts.get(_host(api_url), provider)
+        # A known provider's own list; else an OpenAI-compatible host's, found by its URL; else (a
+        # provider only LangChain names) genai-prices finds the provider by the model's name.
+        provider_id = _PROVIDER_IDS.get(provider)
+        url = api_url if provider_id is None else None
         when = datetime.fromtimestamp(at, tz=timezone.utc)
+        context = price_context(provider_id, tier)
         try:
-            result = self._snapshot.calc(engine_usage, model_ref, _PROVIDER_IDS.get(provider), None, when)
+            found_provider, model = self._snapshot.find_provider_model(model_ref, None, provider_id, url)
+            reason = _cannot_price(found_provider, model, usage, when, tier, context)
+            if reason is not None:
+                return Price(None, UNPRICED, reason, model_ref, found_provider.id)
+            result = model.calc_price(
+                _engine_usage(usage), found_provider, genai_request_timestamp=when, price_context=context
+            )
         except LookupError:
+            if url is not None and provider_id is None:
+                return Price(None, UNPRICED, "host or model not in price data", model_ref)
             return Price(None, UNPRICED, "model not in price data", model_ref)
         except Exception:  # a validation error of the engine must not lose the event
             logger.debug("bearlumen: pricing %s failed", model_ref, exc_info=True)
             return Price(None, UNPRICED, "pricing error", model_ref)
-        return Price(Decimal(result.total_price), PRICED, self.engine_version, model_ref)
+        return Price(Decimal(result.total_price), PRICED, self.engine_version, model_ref, found_provider.id)
 
     def _load_engine(self) -> bool:
         if self._snapshot is not None:
@@ -179,6 +223,85 @@ class PriceBook:
         self._snapshot = DataSnapshot(providers=data.providers, from_auto_update=False)
         self._engine_version = f"genai-prices@{genai_prices.__version__}"
         return True
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def price_context(provider_id: Optional[str], tier: Optional[str]) -> Dict[str, str]:
+    """genai-prices' `price_context` for a served tier: batch is a way of processing, Anthropic's fast
+    mode is a speed, every other tier is a `service_tier` (OpenAI flex / priority / fast, Google's)."""
+    if tier is None:
+        return {}
+    if tier == "batch":
+        return {"processing": "batch"}
+    if tier == "fast" and provider_id in ("anthropic", "aws", "google"):
+        return {"speed": "fast"}
+    return {"service_tier": tier}
+
+
+def _cannot_price(
+    provider: Any, model: Any, usage: TokenUsage, when: datetime, tier: Optional[str], context: Dict[str, str]
+) -> Optional[str]:
+    """Why genai-prices would give a wrong number for this call (it prices what it has no rate for at
+    the standard text rate), or None when every billed dimension has its own price."""
+    if context:
+        # genai-prices applies a variant only to a model of the provider itself, and only from the date
+        # its data says the variant was verified: otherwise it silently answers the standard price.
+        own_model = any(model is candidate for candidate in provider.models)
+        variants = [
+            variant
+            for variant in model.price_variants or ()
+            if all(context.get(key) == value for key, value in variant.when.items())
+            and (variant.constraint is None or variant.constraint.active(when))
+        ]
+        if not own_model or not variants:
+            return f"no price for tier {tier!r} of {model.id} on {when.date().isoformat()}"
+    prices = model.get_prices(when, context or None)
+    for bucket, price_key, label in _PART_PRICES:
+        if getattr(usage, bucket) and getattr(prices, price_key, None) is None:
+            return f"no {label} price for {model.id}"
+    return None
+
+
+# Parts of the buckets that providers bill at their own rate: without that rate, the cost is unknown.
+# (Image input is absent on purpose: providers that publish no image rate bill image tokens as input.)
+_PART_PRICES = (
+    ("input_audio_tokens", "input_audio_mtok", "audio input"),
+    ("output_audio_tokens", "output_audio_mtok", "audio output"),
+    ("output_image_tokens", "output_image_mtok", "image output"),
+    ("web_searches", "web_searches_kcount", "web search"),
+)
+
+
+def _engine_usage(usage: TokenUsage) -> Any:
+    """genai-prices' hierarchical Usage: `input_tokens` is the whole input, the rest are parts of it."""
+    from genai_prices import Usage
+
+    values: Dict[str, int] = {
+        "input_tokens": usage.total_input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+    writes = usage.cache_write_tokens + usage.cache_write_1h_tokens
+    if writes:
+        values["cache_write_tokens"] = writes
+        values["cache_write_1h_tokens"] = usage.cache_write_1h_tokens
+    if usage.reasoning_tokens:
+        values["output_reasoning_tokens"] = usage.reasoning_tokens
+    for modality in ("audio", "image"):
+        given = getattr(usage, f"input_{modality}_tokens")
+        if given:
+            values[f"input_{modality}_tokens"] = given
+            if usage.cache_read_tokens:  # the engine needs the overlap said explicitly
+                values[f"cache_{modality}_read_tokens"] = getattr(usage, f"cache_{modality}_read_tokens")
+        given = getattr(usage, f"output_{modality}_tokens")
+        if given:
+            values[f"output_{modality}_tokens"] = given
+    if usage.web_searches:
+        values["web_searches"] = usage.web_searches
+    return Usage(**values)
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:

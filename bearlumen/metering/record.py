@@ -11,7 +11,7 @@ import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from typing_extensions import Protocol
 
@@ -30,11 +30,25 @@ USAGE_UNAVAILABLE = "unavailable"  # the provider reported none (e.g. a stream w
 class TokenUsage:
     """Token counts in non-overlapping buckets, so that pricing can never count a token twice.
 
-    `input_tokens` is uncached input only: OpenAI's `prompt_tokens` include cached tokens, so the
-    OpenAI integration subtracts them; Anthropic's `input_tokens` already exclude cache reads and
-    writes. `cache_write_tokens` are writes at the provider's standard TTL (Anthropic: 5 minutes),
-    `cache_write_1h_tokens` writes with a one-hour TTL. `reasoning_tokens` are a subset of
-    `output_tokens`, reported separately and never added again.
+    The five main buckets do not overlap and add up to `total_tokens`:
+
+    - `input_tokens` is uncached input only: OpenAI's `prompt_tokens` include cached tokens, so the
+      OpenAI integration subtracts them; Anthropic's `input_tokens` already exclude cache reads and writes.
+    - `cache_read_tokens`: input served from the prompt cache.
+    - `cache_write_tokens` are writes at the provider's standard TTL (Anthropic: 5 minutes),
+      `cache_write_1h_tokens` writes with a one-hour TTL.
+    - `output_tokens`: everything generated and billed as output, hidden reasoning included.
+
+    The other counts are *parts* of those buckets, reported because providers bill them at other rates;
+    they are never added to the total again:
+
+    - `reasoning_tokens` (thinking) are part of `output_tokens`.
+    - `input_audio_tokens` / `input_image_tokens` are part of the input side (uncached + cache reads +
+      writes); `cache_audio_read_tokens` / `cache_image_read_tokens` are the part of those that was read
+      from the cache.
+    - `output_audio_tokens` / `output_image_tokens` are part of `output_tokens`.
+
+    `web_searches` counts server-side web search calls, billed per call (not tokens).
     """
 
     input_tokens: int = 0
@@ -43,6 +57,13 @@ class TokenUsage:
     cache_write_1h_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    input_image_tokens: int = 0
+    cache_image_read_tokens: int = 0
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
+    web_searches: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -61,15 +82,47 @@ class TokenUsage:
         return self.input_tokens + cache
 
     def as_metadata(self) -> Dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "cache_write_1h_tokens": self.cache_write_1h_tokens,
-            "output_tokens": self.output_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "total_tokens": self.total_tokens,
-        }
+        """Every bucket, for the event's metadata (the parts only when non-zero, to keep events small)."""
+        metadata = {name: getattr(self, name) for name in BUCKETS}
+        for name in PART_BUCKETS:
+            value = getattr(self, name)
+            if value:
+                metadata[name] = value
+        metadata["total_tokens"] = self.total_tokens
+        return metadata
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> Optional[TokenUsage]:
+        """The buckets an event's metadata carries (see :meth:`as_metadata`), or None if it has none."""
+        if not any(name in metadata for name in BUCKETS):
+            return None
+        values: Dict[str, int] = {}
+        for name in BUCKETS + PART_BUCKETS:
+            value = metadata.get(name, 0)
+            if type(value) is not int or value < 0:
+                return None
+            values[name] = value
+        return cls(**values)
+
+
+# The non-overlapping buckets, then the parts of them (see TokenUsage).
+BUCKETS: Tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+PART_BUCKETS: Tuple[str, ...] = (
+    "input_audio_tokens",
+    "cache_audio_read_tokens",
+    "input_image_tokens",
+    "cache_image_read_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+    "web_searches",
+)
 
 
 @dataclass
@@ -89,6 +142,11 @@ class LLMCall:
     attribution: Attribution = field(default_factory=current_attribution)
     timestamp: float = field(default_factory=time.time)
     extra: Dict[str, Any] = field(default_factory=dict)  # integration-specific facts, kept in metadata
+    # The tier the provider says it served ("flex", "priority", "fast", "batch"; None = standard): it
+    # selects the price variant.
+    tier: Optional[str] = None
+    # The API base URL of an OpenAI-compatible host, from which the price list is recognised.
+    api_url: Optional[str] = None
 
 
 class Sink(Protocol):
