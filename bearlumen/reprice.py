@@ -203,15 +203,26 @@ def _apply(conn: Any, changed: List[Tuple[_Stored, Optional[int], Price]]) -> No
 
 
 def _deltas(old_rows: List[Tuple[Any, ...]], new_rows: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
-    """Rows whose measures are new minus old, per rollup key (the last 4 columns are the measures)."""
+    """Rows whose measures are new minus old, per rollup key.
+
+    A rollup row ends with ``ROLLUP_MEASURES``: count, priced, cost and quantity below ``LIMB``, then their
+    carries. The difference is taken on whole sums and split again with floor division, so a negative
+    difference has its low part in ``[0, LIMB)`` and the upsert's carry arithmetic stays exact."""
+    from bearlumen.server.money import LIMB
+
     sums: Dict[Tuple[Any, ...], List[int]] = {}
     for rows, sign in ((new_rows, 1), (old_rows, -1)):
         for row in rows:
-            key, measures = row[:-4], row[-4:]
+            key, (count, priced, cost_lo, qty_lo, cost_hi, qty_hi) = row[:-6], row[-6:]
+            whole = (count, priced, cost_lo + cost_hi * LIMB, qty_lo + qty_hi * LIMB)
             total = sums.setdefault(key, [0, 0, 0, 0])
-            for i, value in enumerate(measures):
+            for i, value in enumerate(whole):
                 total[i] += sign * value
-    return [(*key, *measures) for key, measures in sums.items() if any(measures)]
+    return [
+        (*key, count, priced, cost % LIMB, qty % LIMB, cost // LIMB, qty // LIMB)
+        for key, (count, priced, cost, qty) in sums.items()
+        if any((count, priced, cost, qty))
+    ]
 
 
 def render(result: RepriceResult) -> str:
