@@ -37,10 +37,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
-from bearlumen.delivery import forking
+from bearlumen import _handoff
+from bearlumen.delivery import forking, signals
 from bearlumen.delivery.backoff import Backoff
 from bearlumen.delivery.memory import MemoryStore
 from bearlumen.delivery.options import DeliveryOptions
+from bearlumen.delivery.results import FlushResult
+from bearlumen.delivery.sending import Sending
 from bearlumen.delivery.spool import Spool, default_spool_path
 from bearlumen.delivery.store import Row, Store
 from bearlumen.delivery.transport import BatchTransport
@@ -62,9 +65,12 @@ COUNTERS = (
     "duplicates",  # acknowledged as already recorded (an earlier attempt got through)
     "dropped_queue_full",  # refused: the in-memory buffer (or memory store) was full
     "dropped_spool_full",  # refused: the spool reached max_spool_events / max_spool_bytes
-    "dropped_invalid",  # refused by the service as invalid (400), so never deliverable
+    "dropped_invalid",  # refused by the service as invalid (400); moved to the quarantine
+    "quarantined",  # moved to the quarantine: invalid, or failing alone with 5xx (see sending.py)
+    "deferred",  # set aside for a while: the service cannot take them yet (e.g. not_found)
     "build_errors",  # calls that could not be turned into an event at all
     "retries",  # delivery attempts repeated after a failure
+    "spool_fallbacks",  # the spool became unusable (disk full, file deleted): events went to memory
     "batches",  # batches acknowledged
 )
 
@@ -87,24 +93,10 @@ class _Unpriced:
         return Price(None, UNPRICED, "pricing error", model)
 
 
-_SPLIT = object()
 _IDLE_AFTER = 2.0  # seconds without calls after which the writer stops polling and sleeps
-# A 400 that is about the events themselves carries one of the service's codes (docs/api.md). The SDK's
-# own checks raise the same codes before any request. A 400/413 without such a code (a proxy, a load
-# balancer) says nothing about the events: they are kept and retried, never dropped.
-_INVALID_CODES = frozenset(
-    {
-        "invalid_batch",
-        "invalid_request",
-        "invalid_quantity",
-        "invalid_timestamp",
-        "invalid_date",
-        "batch_too_large",
-    }
-)
 
 
-class Exporter:
+class Exporter(Sending):
     """Delivers :class:`LLMCall` s to the service; the sink that ``bearlumen.instrument()`` installs."""
 
     def __init__(
@@ -123,7 +115,10 @@ class Exporter:
         self._store: Store = self._open_store(spool)
         self._init_runtime()
         self._closed = False
+        self._spool_unusable: Optional[str] = None  # why the spool was left for memory (see _fall_back)
+        self._reclaimed_at = 0.0
         forking.register(self)
+        signals.install()
         try:
             if self._store.pending() > 0:  # left by an earlier process: deliver it
                 self._ensure_sender()
@@ -179,6 +174,8 @@ class Exporter:
         opts = self.options
         self._backoff = Backoff(opts.initial_backoff, opts.max_backoff, opts.max_retry_after)
         self._warned: Dict[str, Tuple[float, int]] = {}
+        self._flushed_counts: Dict[str, int] = dict(self._counts)  # counters at the last flush
+        self._last_flush: Optional[Dict[str, Any]] = None
         self._urgent_at = max(1, min(self.options.max_batch_size, self.options.max_queue_size // 2))
 
     # ------------------------------------------------------------------------------------- caller path
@@ -314,6 +311,7 @@ class Exporter:
                     continue
                 rows = self._store.claim(self.options.max_batch_size)
                 if not rows:
+                    self._maybe_reclaim()
                     self._sender_wake.wait(self.options.poll_interval)
                     continue
                 self._deliver(rows)
@@ -392,8 +390,16 @@ class Exporter:
             self._unwritten = []
         if not items:
             return []
+        if isinstance(self._store, Spool) and not self._store.usable():
+            self._fall_back("the spool file was deleted or replaced")
         try:
-            result = self._store.append(items, claim=claim)
+            try:
+                result = self._store.append(items, claim=claim)
+            except Exception as exc:
+                if not isinstance(self._store, Spool):
+                    raise
+                self._fall_back(str(exc) or type(exc).__name__)  # disk full, read-only, I/O error
+                result = self._store.append(items, claim=claim)
         except Exception as exc:
             self._note_error(exc)
             self._warn("spool_write", "bearlumen: cannot write to the delivery spool: %s", exc)
@@ -419,6 +425,54 @@ class Exporter:
             self._sender_wake.set()
         return result.rows
 
+    def _fall_back(self, reason: str) -> None:
+        """The spool cannot keep events any more: move its queue into bounded memory and go on there.
+
+        Writing must never stall the exporter (or a strict / sync caller) on a full disk, and a deleted
+        spool file would silently swallow everything written after the deletion. Rows keep their ids;
+        what the old spool still holds (also leased rows) is copied, so an event in flight may be sent
+        twice, which the service answers "duplicate". The next process opens the spool afresh.
+        """
+        old = self._store
+        try:
+            rows = old.dump()
+        except Exception:
+            logger.debug("bearlumen: cannot read the unusable spool", exc_info=True)
+            rows = []
+        memory = MemoryStore(self.options.max_memory_events)
+        memory.adopt(rows)
+        self._store = memory
+        self._spool_unusable = reason[:200]
+        with self._lock:
+            self._counts["spool_fallbacks"] += 1
+            self._last_error = f"spool unusable: {reason}"[:500]
+        logger.warning(
+            "bearlumen: the delivery spool %s cannot keep events (%s); %d undelivered event(s) moved to "
+            "memory, which holds at most %d (max_memory_events) until this process ends",
+            old.path,
+            reason,
+            len(rows),
+            self.options.max_memory_events,
+        )
+        self._sender_wake.set()
+
+    def _store_kind(self) -> str:
+        if isinstance(self._store, Spool):
+            return "spool"
+        return "memory (spool unusable)" if self._spool_unusable else "memory"
+
+    def _maybe_reclaim(self) -> None:
+        """Idle: give the space of a drained spool back (at most every few seconds)."""
+        now = time.monotonic()
+        if now - self._reclaimed_at < 5.0:
+            return
+        self._reclaimed_at = now
+        try:
+            if self._store.reclaim():
+                logger.debug("bearlumen: spool drained; free space given back")
+        except Exception:
+            logger.debug("bearlumen: reclaiming spool space failed", exc_info=True)
+
     def _safe_watermark(self) -> int:
         try:
             return self._store.watermark()
@@ -426,185 +480,44 @@ class Exporter:
             logger.debug("bearlumen: reading the spool watermark failed", exc_info=True)
             return 0
 
-    # ------------------------------------------------------------------------------------- sending
-
-    def _deliver(self, rows: List[Row], max_attempts: Optional[int] = None) -> bool:
-        """Send ``rows`` until acknowledged (or rejected); False if left in the store for later."""
-        work: List[List[Row]] = [rows]
-        attempts = 0
-        while work:
-            batch = work.pop()
-            try:
-                batch = self._store.renew(batch)
-            except Exception as exc:
-                self._note_error(exc)
-            if not batch:
-                continue
-            outcome = self._send_once(batch)
-            if outcome is None:
-                continue  # acknowledged
-            if outcome is _SPLIT:
-                half = len(batch) // 2
-                work.extend([batch[half:], batch[:half]])
-                continue
-            if isinstance(outcome, list):  # invalid events dropped: resend the rest at once
-                if outcome:
-                    work.append(outcome)
-                continue
-            delay = float(outcome)
-            attempts += 1
-            leftover = [row for part in work for row in part] + batch
-            self._retry_at = time.monotonic() + delay
-            with self._lock:
-                self._counts["retries"] += 1  # these events will be sent again (here, or later)
-            if (max_attempts is not None and attempts >= max_attempts) or not self._can_wait(delay):
-                self._release(leftover)
-                return False
-            try:
-                self._store.renew(leftover, extra=delay)
-            except Exception as exc:
-                self._note_error(exc)
-            if self._stop.wait(delay):
-                self._release(leftover)
-                return False
-            work.append(batch)
-        return True
-
-    def _can_wait(self, delay: float) -> bool:
-        if self._stop.is_set():
-            return False
-        deadline = self._deadline
-        return deadline is None or time.monotonic() + delay < deadline
-
-    def _release(self, rows: Sequence[Row]) -> None:
-        try:
-            self._store.release(rows)
-        except Exception as exc:
-            self._note_error(exc)
-
-    def _attempt_timeout(self) -> Optional[float]:
-        deadline = self._deadline
-        if deadline is None:
-            return None
-        return max(0.2, deadline - time.monotonic())
-
-    def _send_once(self, batch: List[Row]) -> Any:
-        """One request. None: acknowledged; _SPLIT; a list: the rows left after dropping invalid ones;
-        a float: retry the same rows after that many seconds."""
-        from bearlumen._exceptions import BearLumenError, RateLimitError
-
-        try:
-            events = [json.loads(row.body) for row in batch]
-        except ValueError:
-            events = None
-        if events is None:  # a corrupt row (cannot happen unless the file was edited): isolate it
-            if len(batch) > 1:
-                return _SPLIT
-            self._reject(batch, "corrupt", "the spooled event is not valid JSON")
-            return []
-        try:
-            answer = self._transport.send(events, self._attempt_timeout())
-        except RateLimitError as exc:
-            self._failed(exc)
-            return self._backoff.next_delay(exc.retry_after)
-        except BearLumenError as exc:
-            status = exc.status_code
-            if exc.code in _INVALID_CODES and status in (None, 400, 413, 422):
-                return self._invalid(batch, exc)
-            self._failed(exc)
-            if status is not None and 400 <= status < 500 and status != 408:
-                self._warn(
-                    f"http_{status}",
-                    "bearlumen: the service refuses usage events (%s); they stay queued and delivery "
-                    "is retried (check the API key and base URL)",
-                    exc,
-                )
-            return self._backoff.next_delay()
-        except Exception as exc:
-            self._failed(exc)
-            return self._backoff.next_delay()
-        self._acknowledged(batch, answer)
-        return None
-
-    def _failed(self, exc: BaseException) -> None:
-        self._failing = True
-        self._note_error(exc)
-        logger.debug("bearlumen: delivery attempt failed: %s", exc)
-
-    def _invalid(self, batch: List[Row], exc: Any) -> Any:
-        """A 400: drop the events the service named, or split the batch to find them."""
-        self._failing = False
-        errors = exc.errors if isinstance(getattr(exc, "errors", None), list) else None
-        if exc.code == "batch_too_large" and len(batch) > 1:
-            return _SPLIT
-        bad: Dict[int, Dict[str, Any]] = {}
-        if exc.code == "invalid_batch" and errors:
-            for item in errors:
-                index = item.get("index") if isinstance(item, dict) else None
-                if isinstance(index, int) and 0 <= index < len(batch):
-                    bad.setdefault(index, item)
-        if not bad:
-            if len(batch) > 1:
-                return _SPLIT
-            bad = {0: {"code": exc.code or "invalid_request", "message": exc.message}}
-        for index, item in sorted(bad.items()):
-            code = str(item.get("code") or exc.code or "invalid_request")
-            message = str(item.get("message") or exc.message)
-            self._reject([batch[index]], code, message)
-        return [row for i, row in enumerate(batch) if i not in bad]
-
-    def _reject(self, rows: List[Row], code: str, message: str) -> None:
-        try:
-            self._store.reject(rows, code, message)
-        except Exception as exc:
-            self._note_error(exc)
-            return
-        with self._lock:
-            self._counts["dropped_invalid"] += len(rows)
-            self._last_invalid = {"idempotency_key": rows[-1].key, "code": code, "message": message}
-            self._last_error = f"invalid event ({code}): {message}"
-        self._warn(
-            "invalid",
-            "bearlumen: the service rejected %d usage event(s) as invalid (%s: %s); dropped",
-            len(rows),
-            code,
-            message,
-        )
-        self._notify_progress()
-
-    def _acknowledged(self, batch: List[Row], answer: Dict[str, Any]) -> None:
-        self._failing = False
-        self._retry_at = 0.0
-        self._backoff.reset()
-        results = answer.get("results")
-        if isinstance(results, list) and len(results) == len(batch):
-            recorded = sum(1 for r in results if isinstance(r, dict) and r.get("recorded"))
-        else:
-            recorded = int(answer.get("recorded_count") or 0)
-        try:
-            self._store.ack(batch)
-        except Exception as exc:  # the rows come back when the lease ends: resent, answered "duplicate"
-            self._note_error(exc)
-        with self._lock:
-            self._counts["delivered"] += recorded
-            self._counts["duplicates"] += len(batch) - recorded
-            self._counts["batches"] += 1
-        self._notify_progress()
-
     def _notify_progress(self) -> None:
         with self._progress:
             self._progress.notify_all()
 
     # ------------------------------------------------------------------------------------- flush / stop
 
-    def flush(self, timeout: Optional[float] = None) -> bool:
+    def flush(self, timeout: Optional[float] = None) -> Union[bool, FlushResult]:
         """Block until everything submitted before this call is acknowledged, or ``timeout`` seconds
-        (``None``: ``flush_timeout``) pass. True when it all was. Never raises."""
+        (``None``: ``flush_timeout``) pass. ``True`` when it all was and nothing was dropped or
+        quarantined since the previous flush; else a falsy :class:`FlushResult` saying what happened
+        (results.py). Never raises."""
+        budget = self.options.flush_timeout if timeout is None else max(0.0, timeout)
         try:
-            return self._flush(self.options.flush_timeout if timeout is None else timeout)
+            start = time.monotonic()
+            # calls that finalizers handed over (an abandoned stream) are emitted first
+            _handoff.wait(budget)
+            complete = self._flush(max(0.0, budget - (time.monotonic() - start)))
         except Exception:
             logger.debug("bearlumen: flush failed", exc_info=True)
-            return False
+            complete = False
+        return self._flush_result(complete)
+
+    def _flush_result(self, complete: bool) -> Union[bool, FlushResult]:
+        with self._lock:
+            now = dict(self._counts)
+            before, self._flushed_counts = self._flushed_counts, now
+        since = {name: now[name] - before.get(name, 0) for name in now}
+        result = FlushResult(
+            complete=complete,
+            quarantined=since["quarantined"],
+            dropped=since["dropped_queue_full"] + since["dropped_spool_full"] + since["build_errors"],
+            deferred=since["deferred"],
+            pending=self.pending(),
+        )
+        self._last_flush = result.as_dict()
+        if not result:
+            self._warn("flush", "bearlumen: flush: %s", "; ".join(result.reasons))
+        return True if result.ok else result
 
     def _flush(self, timeout: float) -> bool:
         current = threading.current_thread()
@@ -691,6 +604,32 @@ class Exporter:
             self._stop_threads(deadline)
         forking.unregister(self)
 
+    def secure(self) -> None:
+        """SIGTERM (signals.py): get the in-memory buffer into the spool within ``sigterm_timeout``.
+
+        Runs in a signal handler on the main thread, which may have been interrupted inside one of our
+        critical sections: it takes no lock itself. A marker queued to the writer thread (a lock-free
+        deque append) is set once everything before it is stored, and the handler waits for that; the
+        writer polls its buffer at least once a second. Without a writer (or with ``spool=False``) the
+        work runs on a helper thread that the handler waits for, bounded.
+        """
+        if self._closed or self._pid != os.getpid():
+            return
+        budget = self.options.sigterm_timeout
+        _handoff.wait(min(0.5, budget))  # abandoned streams' calls are in the buffer next
+        writer = self._writer
+        durable = isinstance(self._store, Spool)
+        if durable and writer is not None and writer.is_alive():
+            marker = _Marker()
+            self._buffer.append(marker)
+            marker.done.wait(budget)
+            return
+        if not durable or self._buffer:
+            work = (lambda: self.flush(budget)) if not durable else self._write_buffer
+            helper = threading.Thread(target=work, name="bearlumen-sigterm", daemon=True)
+            helper.start()
+            helper.join(budget)
+
     def _flush_to_store(self, deadline: float) -> None:
         writer = self._writer
         if writer is not None and writer.is_alive():
@@ -774,6 +713,12 @@ class Exporter:
             counts["last_invalid"] = dict(self._last_invalid) if self._last_invalid else None
         counts["emitted"] += sum(1 for item in list(self._buffer) if not isinstance(item, _Marker))
         counts["pending"] = self.pending()
+        try:
+            counts["quarantine"] = self._store.quarantine_count()
+        except Exception:
+            counts["quarantine"] = None
+        counts["last_flush"] = dict(self._last_flush) if self._last_flush else None
+        counts["store"] = self._store_kind()
         counts["spool_path"] = self._store.path
         counts["mode"] = "sync" if self._sync else ("strict" if self.options.strict else "background")
         return counts

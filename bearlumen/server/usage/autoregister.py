@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Dict, Set
 
-from sqlalchemy import insert
+from sqlalchemy import Executable, insert
 from sqlalchemy.engine import Connection
 
 from bearlumen.server.db import Database
@@ -50,7 +50,7 @@ def register_end_users(db: Database, tenant_id: int, refs: Set[str]) -> Dict[str
     return db.write(write)
 
 
-def _insert_ignoring_duplicates(conn: Connection) -> object:
+def _insert_ignoring_duplicates(conn: Connection) -> Executable:
     # A concurrent request may register the same reference first: the unique index decides, no 409/500.
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
