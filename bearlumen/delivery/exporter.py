@@ -35,7 +35,7 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
 from bearlumen import _handoff
 from bearlumen.delivery import forking, signals

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-Quarantined = Tuple[str, str, str, float, str]  # key, code, message, quarantined at (epoch s), body
-
 from typing_extensions import Protocol
+
+Quarantined = Tuple[str, str, str, float, str]  # key, code, message, quarantined at (epoch s), body
 
 
 @dataclass
