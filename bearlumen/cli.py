@@ -4,6 +4,7 @@
     bearlumen keys create --tenant NAME      # prints only the key, for scripts
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
+    bearlumen spool list | spool retry KEY.. | spool drop KEY..  # the delivery spool (delivery/cli.py)
 
 ``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
 each command, so ``bearlumen --help`` stays fast and the core SDK never imports them.
@@ -245,3 +246,12 @@ def report(
             click.echo(render_report(client, since or start, until or end))
     except BearLumenError as error:
         raise click.ClickException(error.message) from None
+
+
+def _register_spool() -> None:
+    from bearlumen.delivery.cli import spool
+
+    main.add_command(spool)
+
+
+_register_spool()
