@@ -608,27 +608,31 @@ class Exporter(Sending):
         """SIGTERM (signals.py): get the in-memory buffer into the spool within ``sigterm_timeout``.
 
         Runs in a signal handler on the main thread, which may have been interrupted inside one of our
-        critical sections: it takes no lock itself. A marker queued to the writer thread (a lock-free
-        deque append) is set once everything before it is stored, and the handler waits for that; the
-        writer polls its buffer at least once a second. Without a writer (or with ``spool=False``) the
-        work runs on a helper thread that the handler waits for, bounded.
+        critical sections: so the work runs on a helper thread and the handler only waits for it,
+        bounded. (If the interrupted thread holds a lock the work needs, the wait times out and the
+        process goes on as it would have.) With ``spool=False`` a short flush is attempted instead.
         """
-        if self._closed or self._pid != os.getpid():
+        if self._pid != os.getpid():
             return
         budget = self.options.sigterm_timeout
-        _handoff.wait(min(0.5, budget))  # abandoned streams' calls are in the buffer next
-        writer = self._writer
-        durable = isinstance(self._store, Spool)
-        if durable and writer is not None and writer.is_alive():
-            marker = _Marker()
-            self._buffer.append(marker)
-            marker.done.wait(budget)
-            return
-        if not durable or self._buffer:
-            work = (lambda: self.flush(budget)) if not durable else self._write_buffer
-            helper = threading.Thread(target=work, name="bearlumen-sigterm", daemon=True)
-            helper.start()
-            helper.join(budget)
+        helper = threading.Thread(target=self._secure_now, args=(budget,), name="bearlumen-sigterm")
+        helper.daemon = True
+        helper.start()
+        helper.join(budget + 0.5)
+
+    def _secure_now(self, budget: float) -> None:
+        try:
+            deadline = time.monotonic() + budget
+            _handoff.wait(min(0.5, budget))  # abandoned streams' calls join the buffer first
+            if not isinstance(self._store, Spool):
+                if self.pending():
+                    self._flush(max(0.0, deadline - time.monotonic()))
+            else:
+                # also with an empty buffer: the writer may be pricing what it just took from it (e.g.
+                # inside a shutdown that the SIGTERM interrupted); the marker is set once that is stored
+                self._flush_to_store(deadline)
+        except Exception:
+            logger.debug("bearlumen: securing the buffer at SIGTERM failed", exc_info=True)
 
     def _flush_to_store(self, deadline: float) -> None:
         writer = self._writer

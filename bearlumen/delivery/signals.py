@@ -7,9 +7,10 @@ lost, and in a pool worker that is often all of them.
 
 ``instrument()`` (from the main thread) installs a SIGTERM handler that chains to the one it found:
 
-1. every live exporter writes its buffer to the spool (within ``sigterm_timeout``, 2 s by default),
-   without taking a lock on the interrupted thread: the exporter's writer thread does the writing and
-   the handler only waits for it; with ``spool=False`` a short flush is attempted instead;
+1. every live exporter writes its buffer to the spool (within ``sigterm_timeout``, 5 s by default: a
+   process's first event is priced then, which loads the price tables, about half a second),
+   on a helper thread that the handler waits for (the interrupted thread may hold one of our locks);
+   with ``spool=False`` a short flush is attempted instead;
 2. then the previous handler runs: a Python handler is called (its behaviour, e.g. ``sys.exit()``, is
    unchanged); the default action is re-raised (the process dies by SIGTERM, exit status -15, as it
    would have). A SIGTERM that the process ignored (``SIG_IGN``) is left alone: nothing is installed.

@@ -14,6 +14,12 @@ Modes:
 - "prefork":  like gunicorn --preload / celery prefork: instrument in the master, emit `calls`, start
               `workers` worker processes (multiprocessing, fork start method) that each emit
               `worker_calls` (prefix `<prefix>-w<k>`) and leave through os._exit (as pool workers do).
+- "pool":     the idiomatic `with multiprocessing.Pool(workers) as pool: pool.map(...)` (fork): `tasks`
+              tasks each emit one call (ids `<prefix>-<k>`); the block's exit terminates the workers
+              with SIGTERM.
+- "sigterm":  emit `calls`, print "ready" and sleep until killed (the test sends SIGTERM). With
+              `app_handler`, the app installed its own SIGTERM handler first (prints "app handler",
+              exits with status 7).
 - "billiard": celery's own pool library: instrument in the master, emit `calls`, then a
               `billiard.Pool(workers)` runs `tasks` tasks that each emit `worker_calls` (prefix
               `<prefix>-task<k>`); the pool is closed and joined (its workers leave through os._exit).
@@ -75,6 +81,17 @@ def prefork_worker(config: Dict[str, Any], index: int) -> None:
     emit_calls(f"{config['prefix']}-w{index}", int(config.get("worker_calls", 0)))
 
 
+def pool_task(args: Any) -> int:
+    prefix, index = args
+    emit_calls(prefix, 1, start=index)
+    return os.getpid()
+
+
+def app_sigterm_handler(signum: int, frame: Any) -> None:
+    print("app handler", flush=True)
+    sys.exit(7)
+
+
 def billiard_task(args: Any) -> int:
     prefix, index, count = args
     emit_calls(f"{prefix}-task{index}", count)
@@ -89,6 +106,10 @@ def main(config: Dict[str, Any]) -> None:
     )
     # Registered before instrument(): atexit runs it after bearlumen's own exit flush.
     atexit.register(print_stats)
+    if config.get("app_handler"):
+        import signal
+
+        signal.signal(signal.SIGTERM, app_sigterm_handler)
     bearlumen.instrument(
         client, integrations=[], spool=config.get("spool", True), **config.get("options", {})
     )
@@ -125,6 +146,20 @@ def main(config: Dict[str, Any]) -> None:
             worker.join()
         if any(worker.exitcode != 0 for worker in workers):
             sys.exit(3)
+    elif mode == "pool":
+        import multiprocessing
+
+        tasks = [(prefix, k) for k in range(int(config["tasks"]))]
+        with multiprocessing.get_context("fork").Pool(int(config["workers"])) as pool:
+            pids = pool.map(pool_task, tasks)
+        print(json.dumps({"worker_pids": sorted(set(pids))}), flush=True)
+    elif mode == "sigterm":
+        import time
+
+        emit_calls(prefix, int(config["calls"]))
+        print("ready", flush=True)
+        while True:
+            time.sleep(1)
     elif mode == "billiard":
         import billiard  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
