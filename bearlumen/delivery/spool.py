@@ -397,7 +397,7 @@ class Spool:
             (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
             try:
                 if int(mode) == 2:
-                    conn.execute("PRAGMA incremental_vacuum")
+                    conn.executescript("PRAGMA incremental_vacuum;")  # run to the end (execute: one page)
                 else:  # a spool made before auto_vacuum: rewritten once (now incremental)
                     conn.execute("VACUUM")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

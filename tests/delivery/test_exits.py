@@ -49,7 +49,7 @@ def test_sigterm_with_the_default_action_spools_then_dies_by_sigterm(tenant: Any
     victim = spawn_producer(cfg)
     assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
     victim.send_signal(signal.SIGTERM)
-    out, err = victim.communicate(timeout=60)
+    _, err = victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGTERM, err[-2000:]  # the default action, as without bearlumen
     assert spool_pending(path) == 25  # secured in the spool before it went
     drain = config(tenant, path, mode="run", calls=0, options=FAST)

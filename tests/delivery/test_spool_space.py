@@ -1,0 +1,72 @@
+"""Issue 10: a spool that stops being usable, and a spool that grew during an outage.
+
+- The spool file deleted while the process runs: SQLite would go on writing into the unlinked file and
+  everything would vanish with the process. The exporter notices, moves the queue into bounded memory,
+  warns, says so in ``stats()["store"]``, and goes on delivering.
+- After a long outage the spool file is large; once the backlog is delivered the space is given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import bearlumen
+from bearlumen.metering.record import emit
+from tests.delivery.harness import FAST, assert_exactly, ids, new_prefix, wait_until
+from tests.delivery.producer import llm_call
+from tests.support.faultproxy import FaultProxy
+
+
+@pytest.fixture
+def outage(tenant: Any) -> Iterator[FaultProxy]:
+    with FaultProxy(tenant.service.base_url, default="503") as proxy:
+        yield proxy
+    bearlumen.uninstrument(5)
+
+
+def spool_bytes(path: str) -> int:
+    return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
+
+
+def test_deleted_spool_file_switches_to_memory_and_loses_nothing(
+    tenant: Any, outage: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix, path = new_prefix(), str(tmp_path / "spool.db")
+    bearlumen.instrument(api_key=tenant.key, base_url=outage.url, integrations=[], spool=path, **FAST)
+    for i in range(20):
+        emit(llm_call(prefix, i))
+    assert wait_until(lambda: bearlumen.stats()["spooled"] == 20)
+    assert bearlumen.stats()["store"] == "spool"
+    for suffix in ("", "-wal", "-shm"):  # e.g. a cleanup job, or a tmpfs wiped
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    with caplog.at_level(logging.WARNING, logger="bearlumen"):
+        for i in range(20, 40):
+            emit(llm_call(prefix, i))
+        assert wait_until(lambda: bearlumen.stats()["spooled"] == 40)
+    stats = bearlumen.stats()
+    assert stats["store"] == "memory (spool unusable)" and stats["spool_fallbacks"] == 1
+    assert stats["pending"] == 40  # the 20 already spooled were moved along
+    assert any("cannot keep events" in r.getMessage() for r in caplog.records)
+    outage.default = "pass"
+    assert bearlumen.flush(60) is True
+    assert_exactly(tenant.client, ids(prefix, 40))
+
+
+def test_spool_gives_its_space_back_once_drained(tenant: Any, outage: FaultProxy, tmp_path: Path) -> None:
+    prefix, path = new_prefix(), str(tmp_path / "spool.db")
+    bearlumen.instrument(api_key=tenant.key, base_url=outage.url, integrations=[], spool=path, **FAST)
+    for i in range(4000):
+        emit(llm_call(prefix, i))
+    assert wait_until(lambda: bearlumen.stats()["spooled"] == 4000)
+    grown = spool_bytes(path)
+    assert grown > 1_000_000
+    outage.default = "pass"  # the outage ends
+    assert bearlumen.flush(120) is True
+    assert wait_until(lambda: spool_bytes(path) < grown // 4, timeout=30)
+    assert_exactly(tenant.client, ids(prefix, 4000))
