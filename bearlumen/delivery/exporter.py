@@ -7,17 +7,18 @@
     sender thread        about once a `send_interval` (at once for a full batch or a flush): claim up to
                          1000 rows under a lease, `usage.record_batch`, delete them once acknowledged
 
-Delivery rules (docs/api.md):
-- Acknowledged = the batch answered 200: each event is either recorded or a duplicate (its key was
-  already recorded, e.g. by an earlier attempt whose answer was lost). Only then are rows deleted.
-- Network errors, timeouts, 408, 429, 5xx: the same rows are sent again, with the same keys, after a
-  backoff with jitter (or the ``Retry-After`` the service asked for). A timeout may hide a success: the
-  resend is answered "duplicate" and nothing is counted twice.
-- 400 ``invalid_batch`` (the batch is atomic): the events named in ``error.errors[].index`` are dropped
-  (``dropped_invalid``, a warning, ``last_invalid`` in stats, kept in the spool's ``rejected`` table) and
-  the rest resent at once. Another 400 on a batch splits it in halves until the culprit is alone.
-- 401, 403, 404 and other 4xx: a configuration problem (revoked key, wrong URL). Events stay in the store,
-  a warning is logged, and delivery is retried with backoff: fixing the key delivers them later.
+Delivery rules (the answers and what they do to the rows: sending.py):
+- Acknowledged = the batch answered 200 (each event recorded, or a duplicate of an earlier attempt whose
+  answer was lost). Only then are rows deleted.
+- Network errors, timeouts, 408, 429, 5xx: resent with the same keys after a backoff; a batch that keeps
+  getting 5xx while others go through is narrowed down to the one event, which is quarantined.
+- 400 about the events: those the service names are quarantined (``not_found``: they wait instead), the
+  rest is resent at once. 401/403/404: kept and retried (a configuration problem).
+- Nothing is dropped but what the store cannot hold (``dropped_queue_full`` / ``dropped_spool_full``);
+  ``flush()`` says when that, or a quarantine, happened (results.py).
+- A spool that becomes unusable (deleted, disk full) is replaced by bounded memory, with a warning.
+- SIGTERM spools the buffer first (signals.py); code run by the garbage collector only hands work over
+  (``bearlumen._handoff``).
 - Nothing here ever raises into the application; failures are logged (at most one warning per kind per
   `warn_interval`, never the key) and counted in :meth:`Exporter.stats`.
 

@@ -134,9 +134,8 @@ def anthropic_calls(ids: List[str]) -> None:
 
 def langchain_calls(ids: List[str]) -> None:
     import openai
-    from langchain_openai import ChatOpenAI
-
     from bearlumen.integrations import langchain as lc
+    from langchain_openai import ChatOpenAI
 
     original = lc._Link.__init__
 
