@@ -20,6 +20,9 @@ Modes:
 - "sigterm":  emit `calls`, print "ready" and sleep until killed (the test sends SIGTERM). With
               `app_handler`, the app installed its own SIGTERM handler first (prints "app handler",
               exits with status 7).
+- "diskfull": emit `calls`, wait until they are spooled, then make the spool unwritable the way a full
+              disk does (RLIMIT_FSIZE at the spool's current size: writes past it fail with EFBIG), emit
+              `calls` more, print "ready", wait for a line on stdin, then flush (the service is back).
 - "billiard": celery's own pool library: instrument in the master, emit `calls`, then a
               `billiard.Pool(workers)` runs `tasks` tasks that each emit `worker_calls` (prefix
               `<prefix>-task<k>`); the pool is closed and joined (its workers leave through os._exit).
@@ -160,6 +163,28 @@ def main(config: Dict[str, Any]) -> None:
         print("ready", flush=True)
         while True:
             time.sleep(1)
+    elif mode == "diskfull":
+        import resource
+        import signal
+        import time
+
+        emit_calls(prefix, int(config["calls"]))
+        while bearlumen.stats()["spooled"] < int(config["calls"]):
+            time.sleep(0.05)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), no signal
+        spool = str(config["spool"])
+        size = sum(os.path.getsize(spool + s) for s in ("", "-wal") if os.path.exists(spool + s))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+        emit_calls(prefix, int(config["calls"]), start=int(config["calls"]))
+        while (
+            bearlumen.stats()["emitted"] < 2 * int(config["calls"])
+            or bearlumen.stats()["spool_fallbacks"] < 1
+        ):
+            time.sleep(0.05)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        result = bearlumen.flush(60)
+        print(json.dumps({"flush": bool(result), "store": bearlumen.stats()["store"]}), flush=True)
     elif mode == "billiard":
         import billiard  # type: ignore[import-not-found, import-untyped, unused-ignore]
 

@@ -70,3 +70,30 @@ def test_spool_gives_its_space_back_once_drained(tenant: Any, outage: FaultProxy
     assert bearlumen.flush(120) is True
     assert wait_until(lambda: spool_bytes(path) < grown // 4, timeout=30)
     assert_exactly(tenant.client, ids(prefix, 4000))
+
+
+def test_disk_full_switches_to_memory_instead_of_stalling(tenant: Any, tmp_path: Path) -> None:
+    from tests.delivery.harness import spawn_producer, stats_lines
+
+    path = str(tmp_path / "spool.db")
+    with FaultProxy(tenant.service.base_url, default="503") as proxy:
+        cfg = {
+            "mode": "diskfull",
+            "prefix": new_prefix(),
+            "api_key": tenant.key,
+            "base_url": proxy.url,
+            "spool": path,
+            "calls": 100,
+            "options": FAST,
+        }
+        producer = spawn_producer(cfg)
+        assert producer.stdout is not None
+        line = producer.stdout.readline()
+        assert line.strip() == "ready", producer.stderr.read() if producer.stderr else line
+        proxy.default = "pass"
+        out, err = producer.communicate(input="go\n", timeout=120)
+    assert producer.returncode == 0, err[-3000:]
+    assert "cannot keep events" in err  # the warning
+    lines = stats_lines(out)
+    assert {"flush": True, "store": "memory (spool unusable)"} in lines
+    assert_exactly(tenant.client, ids(cfg["prefix"], 200))
