@@ -88,6 +88,10 @@ def uninstrument(timeout: Optional[float] = 5.0) -> None:
             except Exception:
                 logger.debug("bearlumen: uninstalling %s failed", name, exc_info=True)
         _installed.clear()
+        if _exporter is not None:  # calls that finalizers handed over still go to this exporter
+            from bearlumen import _handoff
+
+            _handoff.wait(5.0 if timeout is None else min(5.0, max(0.0, timeout)))
         exporter, _exporter = _exporter, None
         record.set_sink(None)
     if exporter is not None:

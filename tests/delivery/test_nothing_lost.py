@@ -49,9 +49,9 @@ def test_usage_for_an_end_user_not_registered_yet_is_recorded(tenant: Any, instr
     with bearlumen.subscription("sub_not_created_yet"):
         emit(llm_call(prefix, 5))
     assert bearlumen.flush(60) is True
+    events = assert_exactly(tenant.client, ids(prefix, 6))
     stats = bearlumen.stats()
     assert (stats["delivered"], stats["quarantined"], stats["dropped_invalid"]) == (6, 0, 0)
-    events = assert_exactly(tenant.client, ids(prefix, 6))
     (user,) = tenant.client.end_users.list()["endUsers"]
     assert user["externalId"] == "signup_42" and user["metadata"] == {"registered_by": "usage"}
     by_id = {e["metadata"]["response_id"]: e for e in events}
@@ -67,8 +67,8 @@ def test_host_clock_six_minutes_fast(tenant: Any, instrument: Any) -> None:
         call.timestamp = time.time() + 6 * 60
         emit(call)
     assert bearlumen.flush(60) is True
-    assert bearlumen.stats()["quarantined"] == 0
     events = assert_exactly(tenant.client, ids(prefix, 10))
+    assert bearlumen.stats()["quarantined"] == 0
     for event in events:  # re-stamped by the service, the client's own time kept
         sent = datetime.fromisoformat(event["metadata"]["client_timestamp"])
         stamped = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
@@ -88,6 +88,7 @@ def test_one_event_answered_5xx_is_isolated_quarantined_and_resent(tenant: Any, 
         for i in range(30):
             emit(llm_call(prefix, i))
         result = bearlumen.flush(60)
+        assert_exactly(tenant.client, [i for i in ids(prefix, 30) if i != f"{prefix}-7"])
         assert not result and result.complete and (result.quarantined, result.dropped) == (1, 0)
         stats = bearlumen.stats()
         assert (stats["delivered"], stats["quarantined"], stats["quarantine"], stats["pending"]) == (
@@ -97,7 +98,6 @@ def test_one_event_answered_5xx_is_isolated_quarantined_and_resent(tenant: Any, 
             0,
         )
         assert stats["last_invalid"]["code"] == "server_error"
-        assert_exactly(tenant.client, [i for i in ids(prefix, 30) if i != f"{prefix}-7"])
 
         listing = CliRunner().invoke(cli, ["spool", "list", "--spool", spool])
         assert listing.exit_code == 0, listing.output
