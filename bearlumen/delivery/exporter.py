@@ -392,7 +392,7 @@ class Exporter(Sending):
         if not items:
             return []
         if isinstance(self._store, Spool) and not self._store.usable():
-            self._fall_back("the spool file was deleted or replaced")
+            self._fall_back("the spool file was deleted or replaced", recreate=True)
         try:
             try:
                 result = self._store.append(items, claim=claim)
@@ -426,12 +426,14 @@ class Exporter(Sending):
             self._sender_wake.set()
         return result.rows
 
-    def _fall_back(self, reason: str) -> None:
-        """The spool cannot keep events any more: move its queue into bounded memory and go on there.
+    def _fall_back(self, reason: str, *, recreate: bool = False) -> None:
+        """The spool cannot keep events any more: go on with a new spool file, else bounded memory.
 
-        Writing must never stall the exporter (or a strict / sync caller) on a full disk, and a deleted
-        spool file would silently swallow everything written after the deletion. Rows keep their ids;
-        what the old spool still holds (also leased rows) is copied, so an event in flight may be sent
+        A deleted spool file would silently swallow everything written after the deletion (SQLite writes
+        on into the unlinked file): a new file is created at the same path (``recreate``) and the queue
+        moved into it. When that fails too, or writing failed (disk full, read-only, I/O error), the queue
+        goes into bounded memory: writing must never stall the exporter, or a strict / sync caller.
+        What the old spool still holds (also leased rows) is copied, so an event in flight may be sent
         twice, which the service answers "duplicate". The next process opens the spool afresh.
         """
         old = self._store
@@ -440,12 +442,15 @@ class Exporter(Sending):
         except Exception:
             logger.debug("bearlumen: cannot read the unusable spool", exc_info=True)
             rows = []
+        with self._lock:
+            self._counts["spool_fallbacks"] += 1
+        if recreate and isinstance(old, Spool) and old.path and self._recreate(old, rows, reason):
+            return
         memory = MemoryStore(self.options.max_memory_events)
         memory.adopt(rows)
         self._store = memory
         self._spool_unusable = reason[:200]
         with self._lock:
-            self._counts["spool_fallbacks"] += 1
             self._last_error = f"spool unusable: {reason}"[:500]
         logger.warning(
             "bearlumen: the delivery spool %s cannot keep events (%s); %d undelivered event(s) moved to "
@@ -456,6 +461,33 @@ class Exporter(Sending):
             self.options.max_memory_events,
         )
         self._sender_wake.set()
+
+    def _recreate(self, old: Spool, rows: List[Row], reason: str) -> bool:
+        opts = self.options
+        try:
+            fresh = Spool(
+                old.path or "",
+                max_events=opts.max_spool_events,
+                max_bytes=opts.max_spool_bytes,
+                lease_seconds=opts.lease_seconds,
+                synchronous=opts.spool_synchronous,
+            )
+            fresh.append([(row.key, row.body) for row in rows])
+        except Exception:
+            logger.debug("bearlumen: cannot create a new spool file", exc_info=True)
+            return False
+        self._store = fresh
+        with self._lock:
+            self._last_error = f"spool recreated: {reason}"[:500]
+        logger.warning(
+            "bearlumen: %s (%s); a new spool file was created there and its %d undelivered event(s) "
+            "moved into it",
+            reason,
+            old.path,
+            len(rows),
+        )
+        self._sender_wake.set()
+        return True
 
     def _store_kind(self) -> str:
         if isinstance(self._store, Spool):

@@ -19,7 +19,7 @@ Modes:
               with SIGTERM.
 - "sigterm":  emit `calls`, print "ready" and sleep until killed (the test sends SIGTERM). With
               `app_handler`, the app installed its own SIGTERM handler first (prints "app handler",
-              exits with status 7).
+              then os._exit(7)).
 - "diskfull": emit `calls`, wait until they are spooled, then make the spool unwritable the way a full
               disk does (RLIMIT_FSIZE at the spool's current size: writes past it fail with EFBIG), emit
               `calls` more, print "ready", wait for a line on stdin, then flush (the service is back).
@@ -92,7 +92,7 @@ def pool_task(args: Any) -> int:
 
 def app_sigterm_handler(signum: int, frame: Any) -> None:
     print("app handler", flush=True)
-    sys.exit(7)
+    os._exit(7)  # a hard exit, as some apps do: no atexit, nothing of bearlumen's runs after this
 
 
 def billiard_task(args: Any) -> int:

@@ -1,8 +1,10 @@
 """Issue 10: a spool that stops being usable, and a spool that grew during an outage.
 
 - The spool file deleted while the process runs: SQLite would go on writing into the unlinked file and
-  everything would vanish with the process. The exporter notices, moves the queue into bounded memory,
-  warns, says so in ``stats()["store"]``, and goes on delivering.
+  everything would vanish with the process. The exporter notices, creates a new spool file and moves
+  the queue into it, and warns.
+- The disk full (RLIMIT_FSIZE in a producer): the queue goes into bounded memory, with a warning and
+  ``stats()["store"]``, and delivery goes on instead of stalling.
 - After a long outage the spool file is large; once the backlog is delivered the space is given back.
 """
 
@@ -33,7 +35,7 @@ def spool_bytes(path: str) -> int:
     return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
 
 
-def test_deleted_spool_file_switches_to_memory_and_loses_nothing(
+def test_deleted_spool_file_is_recreated_and_loses_nothing(
     tenant: Any, outage: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     prefix, path = new_prefix(), str(tmp_path / "spool.db")
@@ -41,7 +43,6 @@ def test_deleted_spool_file_switches_to_memory_and_loses_nothing(
     for i in range(20):
         emit(llm_call(prefix, i))
     assert wait_until(lambda: bearlumen.stats()["spooled"] == 20)
-    assert bearlumen.stats()["store"] == "spool"
     for suffix in ("", "-wal", "-shm"):  # e.g. a cleanup job, or a tmpfs wiped
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
@@ -50,10 +51,12 @@ def test_deleted_spool_file_switches_to_memory_and_loses_nothing(
             emit(llm_call(prefix, i))
         assert wait_until(lambda: bearlumen.stats()["spooled"] == 40)
     stats = bearlumen.stats()
-    assert stats["store"] == "memory (spool unusable)" and stats["spool_fallbacks"] == 1
-    assert stats["pending"] == 40  # the 20 already spooled were moved along
-    assert any("cannot keep events" in r.getMessage() for r in caplog.records)
-    outage.default = "pass"
+    assert stats["store"] == "spool" and stats["spool_fallbacks"] == 1 and stats["pending"] == 40
+    assert any("a new spool file was created" in r.getMessage() for r in caplog.records)
+    bearlumen.uninstrument(1)  # the process ends while the service is still down: all 40 stay on disk
+    assert os.path.exists(path)
+    outage.default = "pass"  # the next process on that spool, with the service back
+    bearlumen.instrument(api_key=tenant.key, base_url=outage.url, integrations=[], spool=path, **FAST)
     assert bearlumen.flush(60) is True
     assert_exactly(tenant.client, ids(prefix, 40))
 
