@@ -4,6 +4,7 @@
 needed directly. Modules, one idea each:
 
     exporter.py   the Exporter: caller path, writer and sender threads, flush, shutdown, stats
+    writing.py    calls -> built events -> the store (and a spool deleted, full, or drained)
     sending.py    one batch -> one request, and what each answer does (retry, split, quarantine, wait)
     results.py    FlushResult: what a flush that did not fully succeed reports
     signals.py    SIGTERM: the buffer goes to the spool, then the process goes as before
