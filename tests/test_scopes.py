@@ -158,15 +158,34 @@ def test_thread_pool_executors() -> None:
 # -- scopes and generators (issue 10; README "Scopes in generators") ------------------------------
 
 
+@pytest.fixture
+def sink() -> Iterator[Any]:
+    """The calls emitted during the test (this file runs without conftest on Python 3.9)."""
+    from bearlumen.metering import record
+
+    class Calls:
+        def __init__(self) -> None:
+            self.calls: List[Any] = []
+
+        def submit(self, call: Any) -> None:
+            self.calls.append(call)
+
+    collected = Calls()
+    previous = record.set_sink(collected)
+    try:
+        yield collected
+    finally:
+        record.set_sink(previous)
+
+
 def _billed_to(sink: Any) -> List[Optional[str]]:
     return [call.attribution.end_user_id for call in sink.calls]
 
 
 def _call(name: str) -> None:
-    from bearlumen.metering.record import emit
-    from tests.delivery.producer import llm_call
+    from bearlumen.metering.record import LLMCall, emit
 
-    emit(llm_call(name, 0))
+    emit(LLMCall("openai", "openai", "chat.completions", "gpt-4o", "gpt-4o", None, response_id=name))
 
 
 def test_generator_decorator_bills_only_the_generators_own_calls(sink: Any) -> None:
