@@ -12,8 +12,9 @@ creation, so its scopes and LangChain collector), never under a caller's lock.
   started from a finalizer); integrations call it when they set up something a finalizer may end.
 - :func:`wait` (called by ``flush()``) waits until everything handed over so far has run; :func:`drain`
   (interpreter exit, before the exporters shut down) runs what is left on the calling thread.
-- After ``fork()`` the child has no finisher thread: it starts again on the next :func:`arm`; work the
-  parent had queued is the parent's.
+- After ``fork()`` the child gets an empty queue and no finisher thread (it starts on the next
+  :func:`arm`; until then :func:`wait` and :func:`drain` run the child's work inline); work the parent
+  had queued is the parent's.
 """
 
 from __future__ import annotations
@@ -71,12 +72,17 @@ def arm() -> None:
 
 
 def _reset_after_fork() -> None:
-    global _queue, _thread, _pid, _put, _done
+    global _queue, _thread, _pid, _put, _done, _start_lock
     _queue = queue.SimpleQueue()
     _put, _done = itertools.count(1), itertools.count(1)
     _state["put"] = _state["done"] = 0
     _thread = None
     _pid = os.getpid()
+    _start_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # the child starts with an empty queue of its own, at once
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _run() -> None:
