@@ -15,9 +15,10 @@ holds the state). Rules (docs/api.md, README "Delivery"):
 - While a piece keeps failing, the rows queued behind it are pulled in and sent meanwhile (once per
   acknowledgement), so one bad event never holds up the others.
 - 400 ``invalid_batch``: the events the service names are quarantined, except those it names for a
-  reason that can change (``not_found``: an end user an older service does not know yet), which wait
-  (``deferred``, retried after a backoff); the rest of the batch is resent at once. Another 400 about
-  the events splits the batch until the culprit is alone.
+  reason that can change (``not_found`` for an external end-user id an older service does not register
+  on first use), which wait (``deferred``, retried after a backoff); the rest of the batch is resent at
+  once. ``not_found`` for an id the service issued (``eu_`` + 24 hex digits) can never change: it is
+  quarantined. Another 400 about the events splits the batch until the culprit is alone.
 - 401, 403, 404 and other 4xx: a configuration problem; the rows stay queued and are retried.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -49,6 +51,19 @@ INVALID_CODES = frozenset(
 )
 # Per-event codes that may stop applying later: such events wait and are retried, never quarantined.
 TRANSIENT_EVENT_CODES = frozenset({"not_found"})
+
+
+_SERVICE_END_USER_ID = re.compile(r"eu_[0-9a-f]{24}")
+
+
+def _names_a_service_id(row: Row) -> bool:
+    """The event points at an end-user id the service issued (for another tenant, or mistyped): its
+    ``not_found`` can never change (the service only registers external ids on first use)."""
+    try:
+        ref = json.loads(row.body).get("end_user_id")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(ref, str) and _SERVICE_END_USER_ID.fullmatch(ref) is not None
 
 
 class ServerFault:
@@ -254,7 +269,7 @@ class Sending:
         for index, item in sorted(bad.items()):
             code = str(item.get("code") or exc.code or "invalid_request")
             message = str(item.get("message") or exc.message)
-            if code in TRANSIENT_EVENT_CODES:
+            if code in TRANSIENT_EVENT_CODES and not _names_a_service_id(batch[index]):
                 waiting.append(batch[index])
             else:
                 self._quarantine(store, [batch[index]], code, message, invalid=True)

@@ -134,3 +134,16 @@ def test_quarantined_event_can_be_dropped_on_purpose(tenant: Any, instrument: An
     assert dropped.exit_code == 0 and "1 quarantined event(s) dropped" in dropped.output
     assert "0 quarantined" in CliRunner().invoke(cli, ["spool", "list", "--spool", spool]).output
     assert [e["metadata"]["response_id"] for e in all_events(tenant.client)] == [f"{prefix}-1"]
+
+
+def test_another_tenants_end_user_id_is_quarantined_not_registered(tenant: Any, instrument: Any) -> None:
+    prefix = new_prefix()
+    instrument(tenant.key, tenant.service.base_url)
+    with bearlumen.end_user("eu_" + "0" * 24):  # shaped like an id the service issued: never registered
+        emit(llm_call(prefix, 0))
+    emit(llm_call(prefix, 1))
+    result = bearlumen.flush(60)
+    assert_exactly(tenant.client, [f"{prefix}-1"])
+    assert not result and result.complete and result.quarantined == 1 and result.deferred == 0
+    assert bearlumen.stats()["last_invalid"]["code"] == "not_found"
+    assert tenant.client.end_users.list()["endUsers"] == []

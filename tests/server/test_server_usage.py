@@ -223,6 +223,9 @@ def test_unknown_end_user_is_registered_on_first_use(api: httpx.Client) -> None:
     assert ok(api.get("/v1/usage/summary", params={"end_user_id": "signup_42"}))["totalEvents"] == 2
     # the product's own signup call later finds the end user already there
     error(api.post("/v1/end_users", json={"external_id": "signup_42"}), 409, "duplicate_external_id")
+    # a reference shaped like a service-issued id is never registered (another tenant's, or a typo)
+    error(api.post("/v1/usage/events", json=event(end_user_id="eu_" + "0" * 24)), 404, "not_found")
+    assert len(ok(api.get("/v1/end_users"))["endUsers"]) == 2
 
 
 def test_client_clock_ahead_is_restamped_and_kept_in_metadata(api: httpx.Client) -> None:

@@ -7,10 +7,15 @@ an ``externalId``) registers one, with that reference as its ``externalId`` and
 ``POST /v1/end_users`` with the same ``external_id`` answers 409 ``duplicate_external_id`` (the end user
 exists): read it, or update it with ``PATCH``. Concurrent requests registering the same reference create
 one end user (``ON CONFLICT DO NOTHING`` on the unique (tenant, external_id) index).
+
+A reference shaped like an id the service issues (``eu_`` and 24 hex digits) is never registered: unknown
+to the tenant, it is another tenant's end user or a typo, and stays ``not_found`` (it can never become
+valid; a tenant's events can never point at another tenant's end user).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Set
 
 from sqlalchemy import Executable, insert
@@ -21,9 +26,15 @@ from bearlumen.server.ids import new_id
 from bearlumen.server.schema import end_users
 from bearlumen.server.timefmt import now_us
 
-__all__ = ["REGISTERED_BY", "register_end_users"]
+__all__ = ["REGISTERED_BY", "register_end_users", "registrable"]
 
 REGISTERED_BY = '{"registered_by":"usage"}'
+_SERVICE_ID = re.compile(r"eu_[0-9a-f]{24}")
+
+
+def registrable(ref: str) -> bool:
+    """Whether an unknown reference may register an end user (not one shaped like a service-issued id)."""
+    return _SERVICE_ID.fullmatch(ref) is None
 
 
 def register_end_users(db: Database, tenant_id: int, refs: Set[str]) -> Dict[str, str]:
