@@ -21,6 +21,7 @@ from bearlumen.metering import record
 if TYPE_CHECKING:
     from bearlumen._client import Client
     from bearlumen.delivery.exporter import Exporter
+    from bearlumen.delivery.results import FlushResult
 
 logger = logging.getLogger("bearlumen")
 
@@ -87,17 +88,23 @@ def uninstrument(timeout: Optional[float] = 5.0) -> None:
             except Exception:
                 logger.debug("bearlumen: uninstalling %s failed", name, exc_info=True)
         _installed.clear()
+        if _exporter is not None:  # calls that finalizers handed over still go to this exporter
+            from bearlumen import _handoff
+
+            _handoff.wait(5.0 if timeout is None else min(5.0, max(0.0, timeout)))
         exporter, _exporter = _exporter, None
         record.set_sink(None)
     if exporter is not None:
         exporter.shutdown(timeout)
 
 
-def flush(timeout: Optional[float] = None) -> bool:
+def flush(timeout: Optional[float] = None) -> Union[bool, FlushResult]:
     """Block until every event emitted so far is delivered (or `timeout` seconds pass).
 
-    Returns True when everything was delivered. `None` waits at most the exporter's `flush_timeout`
-    (60 s by default): a flush never hangs forever, even with the service down.
+    Returns True when everything was delivered and no event was dropped or quarantined since the
+    previous flush; otherwise a falsy `FlushResult` that says what happened (`pending`, `quarantined`,
+    `dropped`, `reasons`; also in `stats()["last_flush"]`). `None` waits at most the exporter's
+    `flush_timeout` (60 s by default): a flush never hangs forever, even with the service down.
     """
     exporter = _exporter
     return True if exporter is None else exporter.flush(timeout)
@@ -108,9 +115,13 @@ def stats() -> Dict[str, Any]:
 
     emitted (calls handed over), spooled (events written to the spool, or to memory with spool=False),
     delivered (acknowledged as new), duplicates (acknowledged as already recorded: a resend after a lost
-    answer), dropped_queue_full, dropped_spool_full, dropped_invalid (refused by the service; see
-    last_invalid), build_errors, retries, batches, last_error, pending (events not yet acknowledged:
-    the in-memory buffer plus the spool, which other processes may share), spool_path, mode.
+    answer), dropped_queue_full, dropped_spool_full, dropped_invalid (refused by the service as invalid,
+    now in the quarantine; see last_invalid), quarantined (moved to the quarantine: invalid, or failing
+    alone with a server error), deferred (set aside to be retried: the service cannot take them yet),
+    build_errors, retries, batches, spool_fallbacks, last_error, pending (events not yet acknowledged:
+    the in-memory buffer plus the spool, which other processes may share), quarantine (events in the
+    store's quarantine now, any process), last_flush (what the last flush() saw), store ("spool",
+    "memory", "memory (spool unusable)"), spool_path, mode.
     A forked child's counters start from zero.
     """
     exporter = _exporter

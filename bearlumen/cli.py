@@ -6,6 +6,7 @@
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
     bearlumen reprice --since DATE --until DATE [--apply]   # audit stored costs (bearlumen/reprice.py)
+    bearlumen spool list | spool retry KEY.. | spool drop KEY..  # the delivery spool (delivery/cli.py)
 
 ``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
 each command, so ``bearlumen --help`` stays fast and the core SDK never imports them.
@@ -333,3 +334,12 @@ def reprice(
     click.echo(render(result))
     if result.differences and not apply:
         sys.exit(1)
+
+
+def _register_spool() -> None:
+    from bearlumen.delivery.cli import spool
+
+    main.add_command(spool)
+
+
+_register_spool()

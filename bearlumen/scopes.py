@@ -10,6 +10,19 @@ Scopes live in a ``contextvars.ContextVar``, so they follow the code: nested sco
 and the outer one is back on exit (also on exceptions), and asyncio tasks inherit the scope of the code
 that created them. Plain threads do not inherit context in Python; hand work to them with
 :func:`propagate` or :class:`ContextThreadPoolExecutor`.
+
+Generators: a generator has no context of its own; each step runs in its consumer's. So
+
+- the decorator form (``@bearlumen.end_user("alice")`` on a generator function) activates the scope for
+  each step of the generator and removes it at every ``yield``: the generator's own calls are billed to
+  alice, the consumer's calls between two ``next()`` are not. This is the form to use;
+- ``with bearlumen.end_user("alice"):`` *around* a ``yield`` sets the scope in the consumer's context
+  from the ``with`` until the generator leaves the block (finished, closed, or collected): while the
+  generator is suspended inside the block, the consumer's own calls are billed to alice too. That is
+  what makes ``@contextlib.contextmanager`` fixtures work (``with scope: yield``), and it is why a
+  generator that *produces* items must use the decorator. If the block is left from another context
+  (the generator resumed in another task or thread) the exit never raises: it restores the value the
+  scope replaced in that context.
 """
 
 from __future__ import annotations
@@ -96,8 +109,15 @@ class Scope:
 
     def __exit__(self, *exc_info: object) -> None:
         tokens = self._tokens.get()
+        if not tokens:  # entered in another context (a generator resumed elsewhere): nothing of ours here
+            return
         self._tokens.set(tokens[:-1])
-        _current.reset(tokens[-1])
+        token = tokens[-1]
+        try:
+            _current.reset(token)
+        except ValueError:  # the token belongs to another context: restore the value it replaced
+            old = token.old_value
+            _current.set(EMPTY if old is contextvars.Token.MISSING else old)
 
     async def __aenter__(self) -> Attribution:
         return self.__enter__()

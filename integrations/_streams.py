@@ -10,13 +10,23 @@ dropped without ever being iterated (a generator never started never runs its `f
 openai's and anthropic's `Stream` / `AsyncStream` both iterate a private `_iterator` generator. If a
 future release drops it, `observe_*` ends the observer at once (`end(False)`: the call is recorded, its
 usage unavailable) and returns False, rather than touch an object it does not understand.
+
+Garbage collection: a stream abandoned mid-way ends when its generator is finalized (``GeneratorExit``),
+and one never iterated ends in a ``weakref.finalize`` callback. Both may run inside a collection that
+started anywhere, also inside one of our own critical sections on the same thread, so these two paths
+only hand the end over (:func:`bearlumen._handoff.later`, a lock-free queue) to the finisher thread, which
+ends the observer in the context captured when the stream was observed. A stream that is exhausted,
+fails, or is closed by the user ends synchronously, on the user's thread.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import weakref
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
+
+from bearlumen import _handoff
 
 logger = logging.getLogger("bearlumen")
 
@@ -28,10 +38,11 @@ class StreamObserver:
     such a reference would keep the stream alive until interpreter exit.
     """
 
-    __slots__ = ("_ended",)
+    __slots__ = ("_context", "_ended")
 
     def __init__(self) -> None:
         self._ended = False
+        self._context: Optional[contextvars.Context] = None
 
     def on_item(self, item: Any) -> None:
         """One item (chunk / event) as the user receives it. Must be cheap and must not raise."""
@@ -49,6 +60,16 @@ class StreamObserver:
         except Exception:
             logger.debug("bearlumen: finishing a stream failed", exc_info=True)
 
+    def end_later(self, completed: bool) -> None:
+        """`end` from code the garbage collector runs: hand it to the finisher thread, take no lock."""
+        if not self._ended:
+            _handoff.later(self.end, completed, context=self._context)
+
+    def watch(self) -> None:
+        """Called where the stream is set up (ordinary code): capture its context, arm the finisher."""
+        self._context = contextvars.copy_context()
+        _handoff.arm()
+
 
 def _observe_items(observer: StreamObserver, item: Any) -> None:
     try:
@@ -58,26 +79,32 @@ def _observe_items(observer: StreamObserver, item: Any) -> None:
 
 
 def _observed(source: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
-    completed = False
     try:
         for item in source:
             _observe_items(observer, item)
             yield item
-        completed = True
-    finally:
-        # Also reached by GeneratorExit: `break` + garbage collection, or close() on the generator.
-        observer.end(completed)
+    except GeneratorExit:
+        # `break` + the stream dropped: the generator is finalized, maybe by the garbage collector
+        observer.end_later(False)
+        raise
+    except BaseException:
+        observer.end(False)
+        raise
+    observer.end(True)
 
 
 async def _aobserved(source: AsyncIterator[Any], observer: StreamObserver) -> AsyncIterator[Any]:
-    completed = False
     try:
         async for item in source:
             _observe_items(observer, item)
             yield item
-        completed = True
-    finally:
-        observer.end(completed)
+    except GeneratorExit:
+        observer.end_later(False)
+        raise
+    except BaseException:
+        observer.end(False)
+        raise
+    observer.end(True)
 
 
 def _current_iterator(stream: Any) -> Optional[Any]:
@@ -122,7 +149,7 @@ def _chain_close(stream: Any, name: str, observer: StreamObserver, is_async: boo
 def _end_when_dropped(stream: Any, observer: StreamObserver) -> None:
     # A stream dropped without ever being iterated: its generator never started, so its `finally` never
     # runs. `end` is idempotent, so this is a no-op for a stream that ended otherwise first.
-    weakref.finalize(stream, observer.end, False)
+    weakref.finalize(stream, observer.end_later, False)
 
 
 def observe_sync_stream(stream: Any, observer: StreamObserver) -> bool:
@@ -130,6 +157,7 @@ def observe_sync_stream(stream: Any, observer: StreamObserver) -> bool:
 
     False if the stream's shape is unknown: the observer is ended at once (`end(False)`).
     """
+    observer.watch()
     source = _current_iterator(stream)
     if source is None or not hasattr(source, "__next__"):
         logger.debug("bearlumen: unknown stream type %s; usage unavailable", type(stream).__name__)
@@ -148,6 +176,7 @@ def observe_sync_stream(stream: Any, observer: StreamObserver) -> bool:
 
 def observe_async_stream(stream: Any, observer: StreamObserver) -> bool:
     """The async twin of :func:`observe_sync_stream`."""
+    observer.watch()
     source = _current_iterator(stream)
     if source is None or not hasattr(source, "__anext__"):
         logger.debug("bearlumen: unknown async stream type %s; usage unavailable", type(stream).__name__)

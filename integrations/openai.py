@@ -84,6 +84,7 @@ Other decisions:
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -93,6 +94,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
+from bearlumen import _handoff
 from bearlumen.metering.record import (
     USAGE_FROM_RESPONSE,
     USAGE_FROM_STREAM,
@@ -793,7 +795,9 @@ class _SessionTable:
 
     def __setitem__(self, response: Any, session: _Session) -> None:
         self._sessions[response] = session
-        weakref.finalize(response, session.dropped)
+        # a finalizer only hands over (no lock may be taken from code the garbage collector runs)
+        _handoff.arm()
+        weakref.finalize(response, _handoff.later, session.dropped, context=contextvars.copy_context())
 
     def get(self, response: Any) -> Optional[_Session]:
         try:

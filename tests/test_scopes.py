@@ -153,3 +153,82 @@ def test_thread_pool_executors() -> None:
             submitted = [future.result() for future in futures]
     assert propagated == [(i, None, "batch") for i in range(8)]
     assert submitted == [(i, "worker", "batch") for i in range(8)]
+
+
+# -- scopes and generators (issue 10; README "Scopes in generators") ------------------------------
+
+
+@pytest.fixture
+def sink() -> Iterator[Any]:
+    """The calls emitted during the test (this file runs without conftest on Python 3.9)."""
+    from bearlumen.metering import record
+
+    class Calls:
+        def __init__(self) -> None:
+            self.calls: List[Any] = []
+
+        def submit(self, call: Any) -> None:
+            self.calls.append(call)
+
+    collected = Calls()
+    previous = record.set_sink(collected)
+    try:
+        yield collected
+    finally:
+        record.set_sink(previous)
+
+
+def _billed_to(sink: Any) -> List[Optional[str]]:
+    return [call.attribution.end_user_id for call in sink.calls]
+
+
+def _call(name: str) -> None:
+    from bearlumen.metering.record import LLMCall, emit
+
+    emit(LLMCall("openai", "openai", "chat.completions", "gpt-4o", "gpt-4o", None, response_id=name))
+
+
+def test_generator_decorator_bills_only_the_generators_own_calls(sink: Any) -> None:
+    @bearlumen.end_user("alice")
+    def answers() -> Iterator[int]:
+        for i in range(2):
+            _call("generator")
+            yield i
+
+    for _ in answers():
+        _call("consumer")
+    assert _billed_to(sink) == ["alice", None, "alice", None]
+
+
+def test_with_around_a_yield_is_in_force_while_the_generator_is_suspended(sink: Any) -> None:
+    """What the README states: the `with` form sets the scope in the consumer's context until the
+    generator leaves the block, so the consumer's calls in between are billed to it as well."""
+
+    def answers() -> Iterator[int]:
+        with bearlumen.end_user("alice"):
+            _call("generator")
+            yield 1
+        _call("generator-after")
+        yield 2
+
+    items = answers()
+    next(items)
+    _call("consumer-inside")  # the generator is suspended inside its `with`
+    next(items)
+    _call("consumer-after")
+    assert list(items) == []
+    assert _billed_to(sink) == ["alice", "alice", None, None]
+
+
+def test_leaving_a_with_block_from_another_context_never_raises() -> None:
+    import contextvars
+
+    def answers() -> Iterator[int]:
+        with bearlumen.end_user("alice"):
+            yield 1
+        yield 2
+
+    items = answers()
+    contextvars.copy_context().run(next, items)  # entered in one context ...
+    assert contextvars.copy_context().run(next, items) == 2  # ... left in another: no ValueError
+    assert current_attribution().end_user_id is None

@@ -3,7 +3,12 @@
 ``bearlumen.instrument()`` starts an :class:`~bearlumen.delivery.exporter.Exporter`; nothing here is
 needed directly. Modules, one idea each:
 
-    exporter.py   the Exporter: caller path, writer and sender threads, retries, flush, shutdown, stats
+    exporter.py   the Exporter: caller path, writer and sender threads, flush, shutdown, stats
+    writing.py    calls -> built events -> the store (and a spool deleted, full, or drained)
+    sending.py    one batch -> one request, and what each answer does (retry, split, quarantine, wait)
+    results.py    FlushResult: what a flush that did not fully succeed reports
+    signals.py    SIGTERM: the buffer goes to the spool, then the process goes as before
+    cli.py        ``bearlumen spool list / retry / drop``: the queue and the quarantine
     options.py    DeliveryOptions: every tunable and its default
     store.py      the queue contract (Row, Store) shared by the two stores below
     spool.py      the durable SQLite spool (WAL, leases for several processes, size caps)
@@ -22,9 +27,10 @@ Guarantees and bounds (the defaults; see options.py to change them):
 - Retries never give up while the process lives: network errors, timeouts, 408, 429 and 5xx are retried
   with the same idempotency keys after an exponential backoff with jitter (0.5 s doubling to 30 s) or the
   service's Retry-After. A resend after a lost answer is answered "duplicate", never counted twice.
-  Events the service refuses as invalid (400 ``invalid_batch``) are dropped one by one, counted
-  (``dropped_invalid``), logged and kept in the spool's ``rejected`` table; the rest of the batch goes.
-  401/403/404 keep the events spooled (a corrected key delivers them later).
+  Events the service refuses as invalid (400 ``invalid_batch``), and one event that alone keeps
+  getting 5xx while the rest is delivered, are moved to the spool's quarantine (``quarantined``,
+  logged, ``bearlumen spool list / retry / drop``); the rest of the batch goes. 401/403/404 keep the
+  events spooled (a corrected key delivers them later).
 - Spool file: ``$BEARLUMEN_SPOOL_DIR/<hash>.db`` or ``~/.bearlumen/spool/<hash>.db``, the hash of the
   service URL and the key's display prefix (never the key); ``spool="path.db"`` picks one,
   ``spool=False`` keeps events in memory only (lost at a crash). Directory 0700, file 0600. After a

@@ -7,17 +7,18 @@
     sender thread        about once a `send_interval` (at once for a full batch or a flush): claim up to
                          1000 rows under a lease, `usage.record_batch`, delete them once acknowledged
 
-Delivery rules (docs/api.md):
-- Acknowledged = the batch answered 200: each event is either recorded or a duplicate (its key was
-  already recorded, e.g. by an earlier attempt whose answer was lost). Only then are rows deleted.
-- Network errors, timeouts, 408, 429, 5xx: the same rows are sent again, with the same keys, after a
-  backoff with jitter (or the ``Retry-After`` the service asked for). A timeout may hide a success: the
-  resend is answered "duplicate" and nothing is counted twice.
-- 400 ``invalid_batch`` (the batch is atomic): the events named in ``error.errors[].index`` are dropped
-  (``dropped_invalid``, a warning, ``last_invalid`` in stats, kept in the spool's ``rejected`` table) and
-  the rest resent at once. Another 400 on a batch splits it in halves until the culprit is alone.
-- 401, 403, 404 and other 4xx: a configuration problem (revoked key, wrong URL). Events stay in the store,
-  a warning is logged, and delivery is retried with backoff: fixing the key delivers them later.
+Delivery rules (the answers and what they do to the rows: sending.py):
+- Acknowledged = the batch answered 200 (each event recorded, or a duplicate of an earlier attempt whose
+  answer was lost). Only then are rows deleted.
+- Network errors, timeouts, 408, 429, 5xx: resent with the same keys after a backoff; a batch that keeps
+  getting 5xx while others go through is narrowed down to the one event, which is quarantined.
+- 400 about the events: those the service names are quarantined (``not_found``: they wait instead), the
+  rest is resent at once. 401/403/404: kept and retried (a configuration problem).
+- Nothing is dropped but what the store cannot hold (``dropped_queue_full`` / ``dropped_spool_full``);
+  ``flush()`` says when that, or a quarantine, happened (results.py).
+- A spool that becomes unusable (deleted, disk full) is replaced by bounded memory, with a warning.
+- SIGTERM spools the buffer first (signals.py); code run by the garbage collector only hands work over
+  (``bearlumen._handoff``).
 - Nothing here ever raises into the application; failures are logged (at most one warning per kind per
   `warn_interval`, never the key) and counted in :meth:`Exporter.stats`.
 
@@ -30,22 +31,25 @@ the event is in the spool.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
-from bearlumen.delivery import forking
+from bearlumen import _handoff
+from bearlumen.delivery import forking, signals
 from bearlumen.delivery.backoff import Backoff
 from bearlumen.delivery.memory import MemoryStore
 from bearlumen.delivery.options import DeliveryOptions
+from bearlumen.delivery.results import FlushResult
+from bearlumen.delivery.sending import Sending
 from bearlumen.delivery.spool import Spool, default_spool_path
-from bearlumen.delivery.store import Row, Store
+from bearlumen.delivery.store import Store
 from bearlumen.delivery.transport import BatchTransport
-from bearlumen.metering.event import build_event, idempotency_key
-from bearlumen.metering.pricing import UNPRICED, Price, PriceBook
+from bearlumen.delivery.writing import Marker as _Marker
+from bearlumen.delivery.writing import Writing
+from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall
 
 if TYPE_CHECKING:
@@ -62,49 +66,20 @@ COUNTERS = (
     "duplicates",  # acknowledged as already recorded (an earlier attempt got through)
     "dropped_queue_full",  # refused: the in-memory buffer (or memory store) was full
     "dropped_spool_full",  # refused: the spool reached max_spool_events / max_spool_bytes
-    "dropped_invalid",  # refused by the service as invalid (400), so never deliverable
+    "dropped_invalid",  # refused by the service as invalid (400); moved to the quarantine
+    "quarantined",  # moved to the quarantine: invalid, or failing alone with 5xx (see sending.py)
+    "deferred",  # set aside for a while: the service cannot take them yet (e.g. not_found)
     "build_errors",  # calls that could not be turned into an event at all
     "retries",  # delivery attempts repeated after a failure
+    "spool_fallbacks",  # the spool became unusable (disk full, file deleted): events went to memory
     "batches",  # batches acknowledged
 )
 
 
-class _Marker:
-    """Queued by flush() / a strict submit: the writer sets it once everything before it is stored."""
-
-    __slots__ = ("done", "ok", "watermark")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.watermark = 0
-        self.ok = True
-
-
-class _Unpriced:
-    """Prices nothing: the fallback when the price book itself fails (the event must not be lost)."""
-
-    def price(self, provider: str, model: Optional[str], usage: Any, at: float, **_facts: Any) -> Price:
-        return Price(None, UNPRICED, "pricing error", model)
-
-
-_SPLIT = object()
 _IDLE_AFTER = 2.0  # seconds without calls after which the writer stops polling and sleeps
-# A 400 that is about the events themselves carries one of the service's codes (docs/api.md). The SDK's
-# own checks raise the same codes before any request. A 400/413 without such a code (a proxy, a load
-# balancer) says nothing about the events: they are kept and retried, never dropped.
-_INVALID_CODES = frozenset(
-    {
-        "invalid_batch",
-        "invalid_request",
-        "invalid_quantity",
-        "invalid_timestamp",
-        "invalid_date",
-        "batch_too_large",
-    }
-)
 
 
-class Exporter:
+class Exporter(Writing, Sending):
     """Delivers :class:`LLMCall` s to the service; the sink that ``bearlumen.instrument()`` installs."""
 
     def __init__(
@@ -123,7 +98,10 @@ class Exporter:
         self._store: Store = self._open_store(spool)
         self._init_runtime()
         self._closed = False
+        self._spool_unusable: Optional[str] = None  # why the spool was left for memory (see _fall_back)
+        self._reclaimed_at = 0.0
         forking.register(self)
+        signals.install()
         try:
             if self._store.pending() > 0:  # left by an earlier process: deliver it
                 self._ensure_sender()
@@ -179,6 +157,8 @@ class Exporter:
         opts = self.options
         self._backoff = Backoff(opts.initial_backoff, opts.max_backoff, opts.max_retry_after)
         self._warned: Dict[str, Tuple[float, int]] = {}
+        self._flushed_counts: Dict[str, int] = dict(self._counts)  # counters at the last flush
+        self._last_flush: Optional[Dict[str, Any]] = None
         self._urgent_at = max(1, min(self.options.max_batch_size, self.options.max_queue_size // 2))
 
     # ------------------------------------------------------------------------------------- caller path
@@ -314,6 +294,7 @@ class Exporter:
                     continue
                 rows = self._store.claim(self.options.max_batch_size)
                 if not rows:
+                    self._maybe_reclaim()
                     self._sender_wake.wait(self.options.poll_interval)
                     continue
                 self._deliver(rows)
@@ -323,288 +304,44 @@ class Exporter:
                 logger.warning("bearlumen: delivery sender error", exc_info=True)
                 self._stop.wait(min(self.options.max_backoff, 1.0))
 
-    # ------------------------------------------------------------------------------------- writing
-
-    def _build(self, call: LLMCall) -> Optional[Tuple[str, str]]:
-        """``(idempotency key, event JSON)``; the key is fixed here, before the first send."""
-        try:
-            key = idempotency_key(call)
-        except Exception:
-            logger.debug("bearlumen: no idempotency key for a call", exc_info=True)
-            with self._lock:
-                self._counts["build_errors"] += 1
-            return None
-        event: Optional[Dict[str, Any]] = None
-        for prices in (self._prices, _Unpriced()):
-            try:
-                event = build_event(call, prices, key)  # type: ignore[arg-type]
-                break
-            except Exception:
-                logger.debug("bearlumen: building the event failed", exc_info=True)
-        if event is None:
-            with self._lock:
-                self._counts["build_errors"] += 1
-            return None
-        try:
-            from bearlumen._http import encode_json
-
-            body = encode_json(event).decode("utf-8")
-        except Exception:
-            body = json.dumps(event, default=str, separators=(",", ":"))
-        return key, body
-
-    def _write_buffer(self) -> None:
-        """Move everything in the buffer into the store, signalling markers in order."""
-        buffer = self._buffer
-        items: List[Tuple[str, str]] = []
-        taken = 0
-        while buffer:
-            try:
-                item = buffer.popleft()
-            except IndexError:
-                break
-            if isinstance(item, _Marker):
-                self._store_items(items)
-                items = []
-                item.ok = not self._unwritten
-                item.watermark = self._safe_watermark()
-                item.done.set()
-                continue
-            taken += 1
-            built = self._build(item)
-            if built is not None:
-                items.append(built)
-            if len(items) >= self.options.max_batch_size:
-                self._store_items(items)
-                items = []
-        with self._lock:
-            self._counts["emitted"] += taken
-        self._store_items(items)
-
-    def _store_items(self, items: List[Tuple[str, str]], *, claim: bool = False) -> List[Row]:
-        """Write built events (after any the store refused earlier); returns the stored rows."""
-        with self._write_lock:
-            return self._store_items_locked(items, claim)
-
-    def _store_items_locked(self, items: List[Tuple[str, str]], claim: bool) -> List[Row]:
-        if self._unwritten:
-            items = self._unwritten + items
-            self._unwritten = []
-        if not items:
-            return []
-        try:
-            result = self._store.append(items, claim=claim)
-        except Exception as exc:
-            self._note_error(exc)
-            self._warn("spool_write", "bearlumen: cannot write to the delivery spool: %s", exc)
-            keep = self.options.max_queue_size  # kept for the next try; beyond: drop newest
-            self._unwritten = items[:keep]
-            lost = len(items) - len(self._unwritten)
-            if lost:
-                with self._lock:
-                    self._counts["dropped_queue_full"] += lost
-            return []
-        full = "dropped_spool_full" if isinstance(self._store, Spool) else "dropped_queue_full"
-        with self._lock:
-            self._counts["spooled"] += len(result.rows)
-            self._counts[full] += result.dropped
-        if result.dropped:
-            self._warn(
-                "store_full",
-                "bearlumen: the delivery %s is full; dropped %d new usage event(s) (policy: drop newest)",
-                "spool" if full == "dropped_spool_full" else "memory queue",
-                result.dropped,
-            )
-        if result.rows:
-            self._sender_wake.set()
-        return result.rows
-
-    def _safe_watermark(self) -> int:
-        try:
-            return self._store.watermark()
-        except Exception:
-            logger.debug("bearlumen: reading the spool watermark failed", exc_info=True)
-            return 0
-
-    # ------------------------------------------------------------------------------------- sending
-
-    def _deliver(self, rows: List[Row], max_attempts: Optional[int] = None) -> bool:
-        """Send ``rows`` until acknowledged (or rejected); False if left in the store for later."""
-        work: List[List[Row]] = [rows]
-        attempts = 0
-        while work:
-            batch = work.pop()
-            try:
-                batch = self._store.renew(batch)
-            except Exception as exc:
-                self._note_error(exc)
-            if not batch:
-                continue
-            outcome = self._send_once(batch)
-            if outcome is None:
-                continue  # acknowledged
-            if outcome is _SPLIT:
-                half = len(batch) // 2
-                work.extend([batch[half:], batch[:half]])
-                continue
-            if isinstance(outcome, list):  # invalid events dropped: resend the rest at once
-                if outcome:
-                    work.append(outcome)
-                continue
-            delay = float(outcome)
-            attempts += 1
-            leftover = [row for part in work for row in part] + batch
-            self._retry_at = time.monotonic() + delay
-            with self._lock:
-                self._counts["retries"] += 1  # these events will be sent again (here, or later)
-            if (max_attempts is not None and attempts >= max_attempts) or not self._can_wait(delay):
-                self._release(leftover)
-                return False
-            try:
-                self._store.renew(leftover, extra=delay)
-            except Exception as exc:
-                self._note_error(exc)
-            if self._stop.wait(delay):
-                self._release(leftover)
-                return False
-            work.append(batch)
-        return True
-
-    def _can_wait(self, delay: float) -> bool:
-        if self._stop.is_set():
-            return False
-        deadline = self._deadline
-        return deadline is None or time.monotonic() + delay < deadline
-
-    def _release(self, rows: Sequence[Row]) -> None:
-        try:
-            self._store.release(rows)
-        except Exception as exc:
-            self._note_error(exc)
-
-    def _attempt_timeout(self) -> Optional[float]:
-        deadline = self._deadline
-        if deadline is None:
-            return None
-        return max(0.2, deadline - time.monotonic())
-
-    def _send_once(self, batch: List[Row]) -> Any:
-        """One request. None: acknowledged; _SPLIT; a list: the rows left after dropping invalid ones;
-        a float: retry the same rows after that many seconds."""
-        from bearlumen._exceptions import BearLumenError, RateLimitError
-
-        try:
-            events = [json.loads(row.body) for row in batch]
-        except ValueError:
-            events = None
-        if events is None:  # a corrupt row (cannot happen unless the file was edited): isolate it
-            if len(batch) > 1:
-                return _SPLIT
-            self._reject(batch, "corrupt", "the spooled event is not valid JSON")
-            return []
-        try:
-            answer = self._transport.send(events, self._attempt_timeout())
-        except RateLimitError as exc:
-            self._failed(exc)
-            return self._backoff.next_delay(exc.retry_after)
-        except BearLumenError as exc:
-            status = exc.status_code
-            if exc.code in _INVALID_CODES and status in (None, 400, 413, 422):
-                return self._invalid(batch, exc)
-            self._failed(exc)
-            if status is not None and 400 <= status < 500 and status != 408:
-                self._warn(
-                    f"http_{status}",
-                    "bearlumen: the service refuses usage events (%s); they stay queued and delivery "
-                    "is retried (check the API key and base URL)",
-                    exc,
-                )
-            return self._backoff.next_delay()
-        except Exception as exc:
-            self._failed(exc)
-            return self._backoff.next_delay()
-        self._acknowledged(batch, answer)
-        return None
-
-    def _failed(self, exc: BaseException) -> None:
-        self._failing = True
-        self._note_error(exc)
-        logger.debug("bearlumen: delivery attempt failed: %s", exc)
-
-    def _invalid(self, batch: List[Row], exc: Any) -> Any:
-        """A 400: drop the events the service named, or split the batch to find them."""
-        self._failing = False
-        errors = exc.errors if isinstance(getattr(exc, "errors", None), list) else None
-        if exc.code == "batch_too_large" and len(batch) > 1:
-            return _SPLIT
-        bad: Dict[int, Dict[str, Any]] = {}
-        if exc.code == "invalid_batch" and errors:
-            for item in errors:
-                index = item.get("index") if isinstance(item, dict) else None
-                if isinstance(index, int) and 0 <= index < len(batch):
-                    bad.setdefault(index, item)
-        if not bad:
-            if len(batch) > 1:
-                return _SPLIT
-            bad = {0: {"code": exc.code or "invalid_request", "message": exc.message}}
-        for index, item in sorted(bad.items()):
-            code = str(item.get("code") or exc.code or "invalid_request")
-            message = str(item.get("message") or exc.message)
-            self._reject([batch[index]], code, message)
-        return [row for i, row in enumerate(batch) if i not in bad]
-
-    def _reject(self, rows: List[Row], code: str, message: str) -> None:
-        try:
-            self._store.reject(rows, code, message)
-        except Exception as exc:
-            self._note_error(exc)
-            return
-        with self._lock:
-            self._counts["dropped_invalid"] += len(rows)
-            self._last_invalid = {"idempotency_key": rows[-1].key, "code": code, "message": message}
-            self._last_error = f"invalid event ({code}): {message}"
-        self._warn(
-            "invalid",
-            "bearlumen: the service rejected %d usage event(s) as invalid (%s: %s); dropped",
-            len(rows),
-            code,
-            message,
-        )
-        self._notify_progress()
-
-    def _acknowledged(self, batch: List[Row], answer: Dict[str, Any]) -> None:
-        self._failing = False
-        self._retry_at = 0.0
-        self._backoff.reset()
-        results = answer.get("results")
-        if isinstance(results, list) and len(results) == len(batch):
-            recorded = sum(1 for r in results if isinstance(r, dict) and r.get("recorded"))
-        else:
-            recorded = int(answer.get("recorded_count") or 0)
-        try:
-            self._store.ack(batch)
-        except Exception as exc:  # the rows come back when the lease ends: resent, answered "duplicate"
-            self._note_error(exc)
-        with self._lock:
-            self._counts["delivered"] += recorded
-            self._counts["duplicates"] += len(batch) - recorded
-            self._counts["batches"] += 1
-        self._notify_progress()
-
     def _notify_progress(self) -> None:
         with self._progress:
             self._progress.notify_all()
 
     # ------------------------------------------------------------------------------------- flush / stop
 
-    def flush(self, timeout: Optional[float] = None) -> bool:
+    def flush(self, timeout: Optional[float] = None) -> Union[bool, FlushResult]:
         """Block until everything submitted before this call is acknowledged, or ``timeout`` seconds
-        (``None``: ``flush_timeout``) pass. True when it all was. Never raises."""
+        (``None``: ``flush_timeout``) pass. ``True`` when it all was and nothing was dropped or
+        quarantined since the previous flush; else a falsy :class:`FlushResult` saying what happened
+        (results.py). Never raises."""
+        budget = self.options.flush_timeout if timeout is None else max(0.0, timeout)
         try:
-            return self._flush(self.options.flush_timeout if timeout is None else timeout)
+            start = time.monotonic()
+            # calls that finalizers handed over (an abandoned stream) are emitted first
+            _handoff.wait(budget)
+            complete = self._flush(max(0.0, budget - (time.monotonic() - start)))
         except Exception:
             logger.debug("bearlumen: flush failed", exc_info=True)
-            return False
+            complete = False
+        return self._flush_result(complete)
+
+    def _flush_result(self, complete: bool) -> Union[bool, FlushResult]:
+        with self._lock:
+            now = dict(self._counts)
+            before, self._flushed_counts = self._flushed_counts, now
+        since = {name: now[name] - before.get(name, 0) for name in now}
+        result = FlushResult(
+            complete=complete,
+            quarantined=since["quarantined"],
+            dropped=since["dropped_queue_full"] + since["dropped_spool_full"] + since["build_errors"],
+            deferred=since["deferred"],
+            pending=self.pending(),
+        )
+        self._last_flush = result.as_dict()
+        if not result:
+            self._warn("flush", "bearlumen: flush: %s", "; ".join(result.reasons))
+        return True if result.ok else result
 
     def _flush(self, timeout: float) -> bool:
         current = threading.current_thread()
@@ -691,6 +428,36 @@ class Exporter:
             self._stop_threads(deadline)
         forking.unregister(self)
 
+    def secure(self) -> None:
+        """SIGTERM (signals.py): get the in-memory buffer into the spool within ``sigterm_timeout``.
+
+        Runs in a signal handler on the main thread, which may have been interrupted inside one of our
+        critical sections: so the work runs on a helper thread and the handler only waits for it,
+        bounded. (If the interrupted thread holds a lock the work needs, the wait times out and the
+        process goes on as it would have.) With ``spool=False`` a short flush is attempted instead.
+        """
+        if self._pid != os.getpid():
+            return
+        budget = self.options.sigterm_timeout
+        helper = threading.Thread(target=self._secure_now, args=(budget,), name="bearlumen-sigterm")
+        helper.daemon = True
+        helper.start()
+        helper.join(budget + 0.5)
+
+    def _secure_now(self, budget: float) -> None:
+        try:
+            deadline = time.monotonic() + budget
+            _handoff.wait(min(0.5, budget))  # abandoned streams' calls join the buffer first
+            if not isinstance(self._store, Spool):
+                if self.pending():
+                    self._flush(max(0.0, deadline - time.monotonic()))
+            else:
+                # also with an empty buffer: the writer may be pricing what it just took from it (e.g.
+                # inside a shutdown that the SIGTERM interrupted); the marker is set once that is stored
+                self._flush_to_store(deadline)
+        except Exception:
+            logger.debug("bearlumen: securing the buffer at SIGTERM failed", exc_info=True)
+
     def _flush_to_store(self, deadline: float) -> None:
         writer = self._writer
         if writer is not None and writer.is_alive():
@@ -774,6 +541,12 @@ class Exporter:
             counts["last_invalid"] = dict(self._last_invalid) if self._last_invalid else None
         counts["emitted"] += sum(1 for item in list(self._buffer) if not isinstance(item, _Marker))
         counts["pending"] = self.pending()
+        try:
+            counts["quarantine"] = self._store.quarantine_count()
+        except Exception:
+            counts["quarantine"] = None
+        counts["last_flush"] = dict(self._last_flush) if self._last_flush else None
+        counts["store"] = self._store_kind()
         counts["spool_path"] = self._store.path
         counts["mode"] = "sync" if self._sync else ("strict" if self.options.strict else "background")
         return counts

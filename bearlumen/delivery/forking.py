@@ -111,6 +111,12 @@ def _after_in_child() -> None:
 
 
 def _at_exit() -> None:
+    try:  # calls that finalizers handed over (abandoned streams) are emitted before the exporters stop
+        from bearlumen import _handoff
+
+        _handoff.drain()
+    except Exception:
+        logger.debug("bearlumen: running deferred finalizer work at exit failed", exc_info=True)
     for exporter in list(_live):
         try:
             exporter.shutdown(None)

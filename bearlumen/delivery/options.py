@@ -22,6 +22,7 @@
 | `poll_interval`     | 2.0 s     | how often an idle sender looks for rows of other/dead processes  |
 | `flush_timeout`     | 60 s      | the bound of `flush(timeout=None)`                               |
 | `shutdown_timeout`  | 5.0 s     | the bound of the flush at interpreter exit / `shutdown()`        |
+| `sigterm_timeout`   | 5.0 s     | the bound of spooling the in-memory buffer at SIGTERM            |
 | `warn_interval`     | 60 s      | at most one warning of a kind per interval (counters count all)  |
 
 Bounds: an event reaches the spool within `commit_interval` plus the time to price the calls queued before
@@ -55,6 +56,7 @@ class DeliveryOptions:
     poll_interval: float = 2.0
     flush_timeout: float = 60.0
     shutdown_timeout: float = 5.0
+    sigterm_timeout: float = 5.0
     warn_interval: float = 60.0
 
     def __post_init__(self) -> None:

@@ -17,8 +17,17 @@ or whose pid is gone from this host (``kill -9``), are claimed again by the next
 
 Size cap: ``max_events`` rows and ``max_bytes`` of JSON; beyond it new events are refused (drop-newest:
 the events already spooled, older, are the ones the service is most likely to still accept), which the
-exporter counts as ``dropped_spool_full``. Events the service refused as invalid are moved to a small
-``rejected`` table (the last 1000 are kept) for inspection.
+exporter counts as ``dropped_spool_full``.
+
+Quarantine: an event the service refused as invalid, or one that alone keeps failing with a server error
+while the rest is delivered, is moved to the ``rejected`` table (the quarantine) with the reason, and
+kept there until someone decides: ``bearlumen spool list / retry / drop`` (``bearlumen/delivery/cli.py``).
+Nothing leaves the quarantine by itself.
+
+Space: a spool created by this version uses ``auto_vacuum = INCREMENTAL``; once the queue is drained
+(:meth:`Spool.reclaim`, called by the sender) the free pages go back to the file system and the WAL is
+truncated, so a spool that grew during a long outage shrinks again. An older spool is vacuumed once when
+it is empty (which converts it).
 
 Durability: WAL with ``synchronous=FULL`` by default (a committed event survives a power loss);
 ``NORMAL`` survives a process crash but may lose the last commits on an OS crash.
@@ -42,7 +51,7 @@ ENV_SPOOL_DIR = "BEARLUMEN_SPOOL_DIR"
 DEFAULT_MAX_EVENTS = 1_000_000
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_LEASE_SECONDS = 60.0
-KEEP_REJECTED = 1000
+RECLAIM_FREE_PAGES = 64  # free pages (4 KiB each) worth giving back once the spool is empty
 _CHUNK = 500  # ids per IN (...) list, under SQLite's oldest parameter limit (999)
 
 # Connections inherited through fork() must never be used or closed by the child (SQLite's rule): they
@@ -119,8 +128,16 @@ def _chunks(rows: Sequence[Row]) -> Iterator[List[int]]:
         yield [row.id for row in rows[start : start + _CHUNK]]
 
 
-def _marks(ids: Sequence[int]) -> str:
+def _marks(ids: Sequence[Any]) -> str:
     return ",".join("?" * len(ids))
+
+
+def _key_filter(keys: Optional[Sequence[str]]) -> Tuple[str, Tuple[Any, ...]]:
+    if keys is None:
+        return "", ()
+    if not keys:
+        return "WHERE 0", ()
+    return f"WHERE key IN ({_marks(keys)})", tuple(keys)
 
 
 class Spool:
@@ -152,6 +169,7 @@ class Spool:
         self._pid = os.getpid()
         self._owner = f"{self._host}:{self._pid}:{uuid.uuid4().hex[:12]}"
         self._conn: Optional[sqlite3.Connection] = None
+        self._inode: Optional[int] = None
         if connect:  # at once, so that a bad path is reported where the spool is configured
             with self.lock:
                 self._connect()
@@ -177,6 +195,7 @@ class Spool:
         conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file (or VACUUM)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             try:
@@ -189,7 +208,21 @@ class Spool:
             conn.close()
             raise
         self._conn = conn
+        try:
+            self._inode = os.stat(self._path).st_ino
+        except OSError:
+            self._inode = None
         return conn
+
+    def usable(self) -> bool:
+        """False once the spool file is gone or replaced (deleted, moved): SQLite would go on writing to
+        the unlinked file, and everything written there would vanish with this process."""
+        if self._conn is None:
+            return True
+        try:
+            return os.stat(self._path).st_ino == self._inode
+        except OSError:
+            return False
 
     def _write(self) -> _Txn:
         return _Txn(self._connect())
@@ -290,6 +323,7 @@ class Spool:
                 conn.execute(f"DELETE FROM events WHERE id IN ({_marks(ids)})", ids)
 
     def reject(self, rows: Sequence[Row], code: str, message: str) -> None:
+        """Move ``rows`` from the queue to the quarantine, with the reason."""
         now = time.time()
         with self.lock, self._write() as conn:
             for ids in _chunks(rows):
@@ -299,9 +333,83 @@ class Spool:
                     (code, message[:500], now, *ids),
                 )
                 conn.execute(f"DELETE FROM events WHERE id IN ({_marks(ids)})", ids)
-            conn.execute(
-                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?", (KEEP_REJECTED,)
+
+    def defer(self, rows: Sequence[Row], seconds: float) -> None:
+        """Keep ``rows`` leased to this owner for ``seconds``: nobody sends them before (a per-event
+        wait, e.g. an end user the service does not know yet); after this owner's exit or death they
+        are anybody's again."""
+        until = time.time() + max(0.0, seconds)
+        with self.lock, self._write() as conn:
+            for ids in _chunks(rows):
+                conn.execute(
+                    f"UPDATE events SET lease_until = ? WHERE owner = ? AND id IN ({_marks(ids)})",
+                    (until, self._owner, *ids),
+                )
+
+    # ------------------------------------------------------------------------------------ quarantine
+
+    def quarantined(self, limit: int = 1000) -> List[Tuple[str, str, str, float, str]]:
+        """Quarantined events, oldest first: ``(key, code, message, quarantined_at, body)``."""
+        with self.lock:
+            found = self._connect().execute(
+                "SELECT key, code, message, rejected_at, body FROM rejected ORDER BY id LIMIT ?", (limit,)
             )
+            return [(str(k), str(c), str(m), float(t), str(b)) for k, c, m, t, b in found.fetchall()]
+
+    def quarantine_count(self) -> int:
+        with self.lock:
+            (count,) = self._connect().execute("SELECT COUNT(*) FROM rejected").fetchone()
+        return int(count)
+
+    def requeue(self, keys: Optional[Sequence[str]] = None) -> int:
+        """Put quarantined events (``keys``, or all) back in the queue, same keys; returns how many."""
+        now = time.time()
+        where, params = _key_filter(keys)
+        with self.lock, self._write() as conn:
+            found = conn.execute(f"SELECT id, key, body FROM rejected {where} ORDER BY id", params).fetchall()
+            for _, key, body in found:
+                conn.execute(
+                    "INSERT OR IGNORE INTO events (key, body, bytes, created_at) VALUES (?, ?, ?, ?)",
+                    (key, body, len(body), now),
+                )
+            for start in range(0, len(found), _CHUNK):
+                ids = [row[0] for row in found[start : start + _CHUNK]]
+                conn.execute(f"DELETE FROM rejected WHERE id IN ({_marks(ids)})", ids)
+        return len(found)
+
+    def discard(self, keys: Optional[Sequence[str]] = None) -> int:
+        """Delete quarantined events (``keys``, or all) for good; returns how many."""
+        where, params = _key_filter(keys)
+        with self.lock, self._write() as conn:
+            return int(conn.execute(f"DELETE FROM rejected {where}", params).rowcount)
+
+    # ------------------------------------------------------------------------------------ space
+
+    def reclaim(self) -> bool:
+        """Once the queue is empty, give free pages back and truncate the WAL; True if it shrank."""
+        with self.lock:
+            conn = self._connect()
+            if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+                return False
+            (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+            if int(free) < RECLAIM_FREE_PAGES:
+                return False
+            (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+            try:
+                if int(mode) == 2:
+                    conn.executescript("PRAGMA incremental_vacuum;")  # run to the end (execute: one page)
+                else:  # a spool made before auto_vacuum: rewritten once (now incremental)
+                    conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:  # another process reading: next time
+                return False
+        return True
+
+    def dump(self) -> List[Row]:
+        """Every queued row (moving the queue elsewhere: the spool became unusable)."""
+        with self.lock:
+            found = self._connect().execute("SELECT id, key, body FROM events ORDER BY id").fetchall()
+        return [Row(int(i), str(k), str(b)) for i, k, b in found]
 
     # ------------------------------------------------------------------------------------ reading
 
@@ -321,7 +429,7 @@ class Spool:
         return int(count)
 
     def rejected(self, limit: int = 100) -> List[Tuple[str, str, str]]:
-        """The last refused events: ``(key, code, message)``, newest first."""
+        """The last quarantined events: ``(key, code, message)``, newest first."""
         with self.lock:
             found = self._connect().execute(
                 "SELECT key, code, message FROM rejected ORDER BY id DESC LIMIT ?", (limit,)

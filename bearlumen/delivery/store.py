@@ -3,7 +3,9 @@
 Two implementations: :class:`bearlumen.delivery.spool.Spool` (SQLite file, survives crashes, can be
 shared by several processes) and :class:`bearlumen.delivery.memory.MemoryStore` (this process only).
 Rows are ordered by ``id`` (oldest first). A row is *claimed* by one owner with a lease; it is removed
-only by :meth:`Store.ack` (the service acknowledged it) or :meth:`Store.reject` (the service refused it).
+only by :meth:`Store.ack` (the service acknowledged it) or :meth:`Store.reject` (moved to the quarantine:
+refused as invalid, or failing alone while the rest is delivered), where it stays until ``requeue``
+(resend) or ``discard`` (``bearlumen spool retry / drop``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from typing_extensions import Protocol
+
+Quarantined = Tuple[str, str, str, float, str]  # key, code, message, quarantined at (epoch s), body
 
 
 @dataclass
@@ -67,7 +71,37 @@ class Store(Protocol):
         ...
 
     def reject(self, rows: Sequence[Row], code: str, message: str) -> None:
-        """The service refused ``rows`` as invalid: remove them from the queue (kept aside if possible)."""
+        """Move ``rows`` from the queue to the quarantine, with the reason."""
+        ...
+
+    def defer(self, rows: Sequence[Row], seconds: float) -> None:
+        """Keep ``rows`` (leased to this owner) from being sent for ``seconds``."""
+        ...
+
+    def quarantined(self, limit: int = 1000) -> List[Quarantined]:
+        """Quarantined events, oldest first."""
+        ...
+
+    def quarantine_count(self) -> int: ...
+
+    def requeue(self, keys: Optional[Sequence[str]] = None) -> int:
+        """Quarantined events (``keys``, or all) back into the queue; returns how many."""
+        ...
+
+    def discard(self, keys: Optional[Sequence[str]] = None) -> int:
+        """Quarantined events (``keys``, or all) deleted for good; returns how many."""
+        ...
+
+    def reclaim(self) -> bool:
+        """Give disk space back once the queue is empty (spool); True if something was freed."""
+        ...
+
+    def usable(self) -> bool:
+        """False when the store can no longer keep events (the spool file was deleted)."""
+        ...
+
+    def dump(self) -> List[Row]:
+        """Every queued row, oldest first."""
         ...
 
     def watermark(self) -> int:

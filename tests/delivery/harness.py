@@ -75,6 +75,7 @@ def producer_env() -> Dict[str, str]:
 def spawn_producer(config: Dict[str, Any]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(PRODUCER), json.dumps(config)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,

@@ -14,6 +14,15 @@ Modes:
 - "prefork":  like gunicorn --preload / celery prefork: instrument in the master, emit `calls`, start
               `workers` worker processes (multiprocessing, fork start method) that each emit
               `worker_calls` (prefix `<prefix>-w<k>`) and leave through os._exit (as pool workers do).
+- "pool":     the idiomatic `with multiprocessing.Pool(workers) as pool: pool.map(...)` (fork): `tasks`
+              tasks each emit one call (ids `<prefix>-<k>`); the block's exit terminates the workers
+              with SIGTERM.
+- "sigterm":  emit `calls`, print "ready" and sleep until killed (the test sends SIGTERM). With
+              `app_handler`, the app installed its own SIGTERM handler first (prints "app handler",
+              then os._exit(7)).
+- "diskfull": emit `calls`, wait until they are spooled, then make the spool unwritable the way a full
+              disk does (RLIMIT_FSIZE at the spool's current size: writes past it fail with EFBIG), emit
+              `calls` more, print "ready", wait for a line on stdin, then flush (the service is back).
 - "billiard": celery's own pool library: instrument in the master, emit `calls`, then a
               `billiard.Pool(workers)` runs `tasks` tasks that each emit `worker_calls` (prefix
               `<prefix>-task<k>`); the pool is closed and joined (its workers leave through os._exit).
@@ -75,6 +84,17 @@ def prefork_worker(config: Dict[str, Any], index: int) -> None:
     emit_calls(f"{config['prefix']}-w{index}", int(config.get("worker_calls", 0)))
 
 
+def pool_task(args: Any) -> int:
+    prefix, index = args
+    emit_calls(prefix, 1, start=index)
+    return os.getpid()
+
+
+def app_sigterm_handler(signum: int, frame: Any) -> None:
+    print("app handler", flush=True)
+    os._exit(7)  # a hard exit, as some apps do: no atexit, nothing of bearlumen's runs after this
+
+
 def billiard_task(args: Any) -> int:
     prefix, index, count = args
     emit_calls(f"{prefix}-task{index}", count)
@@ -89,6 +109,10 @@ def main(config: Dict[str, Any]) -> None:
     )
     # Registered before instrument(): atexit runs it after bearlumen's own exit flush.
     atexit.register(print_stats)
+    if config.get("app_handler"):
+        import signal
+
+        signal.signal(signal.SIGTERM, app_sigterm_handler)
     bearlumen.instrument(
         client, integrations=[], spool=config.get("spool", True), **config.get("options", {})
     )
@@ -125,6 +149,42 @@ def main(config: Dict[str, Any]) -> None:
             worker.join()
         if any(worker.exitcode != 0 for worker in workers):
             sys.exit(3)
+    elif mode == "pool":
+        import multiprocessing
+
+        tasks = [(prefix, k) for k in range(int(config["tasks"]))]
+        with multiprocessing.get_context("fork").Pool(int(config["workers"])) as pool:
+            pids = pool.map(pool_task, tasks)
+        print(json.dumps({"worker_pids": sorted(set(pids))}), flush=True)
+    elif mode == "sigterm":
+        import time
+
+        emit_calls(prefix, int(config["calls"]))
+        print("ready", flush=True)
+        while True:
+            time.sleep(1)
+    elif mode == "diskfull":
+        import resource
+        import signal
+        import time
+
+        emit_calls(prefix, int(config["calls"]))
+        while bearlumen.stats()["spooled"] < int(config["calls"]):
+            time.sleep(0.05)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), no signal
+        spool = str(config["spool"])
+        size = sum(os.path.getsize(spool + s) for s in ("", "-wal") if os.path.exists(spool + s))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+        emit_calls(prefix, int(config["calls"]), start=int(config["calls"]))
+        while (
+            bearlumen.stats()["emitted"] < 2 * int(config["calls"])
+            or bearlumen.stats()["spool_fallbacks"] < 1
+        ):
+            time.sleep(0.05)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        result = bearlumen.flush(60)
+        print(json.dumps({"flush": bool(result), "store": bearlumen.stats()["store"]}), flush=True)
     elif mode == "billiard":
         import billiard  # type: ignore[import-not-found, import-untyped, unused-ignore]
 

@@ -68,10 +68,15 @@ def test_invalid_batch_drops_only_the_named_events(tmp_path: Path) -> None:
         return InvalidRequestError("invalid", status_code=400, code="invalid_batch", errors=errors)
 
     exporter, usage = run(tmp_path, rule, 20)
-    assert exporter.flush(10)
+    result = exporter.flush(10)
+    assert not result and result.complete and (result.quarantined, result.dropped) == (1, 0)
+    assert exporter.flush(10) is True  # nothing new since
     stats = exporter.stats()
+    quarantined = exporter._store.quarantined()
     exporter.shutdown(1)
     assert stats["dropped_invalid"] == 1 and stats["delivered"] == 19 and stats["retries"] == 0
+    assert stats["quarantined"] == stats["quarantine"] == 1
+    assert [(q[1], q[2]) for q in quarantined] == [("invalid_quantity", "no")]
     assert len(usage.recorded) == 19
 
 
@@ -82,7 +87,8 @@ def test_a_400_without_details_is_bisected_to_the_culprit(tmp_path: Path) -> Non
         return None
 
     exporter, usage = run(tmp_path, rule, 40)
-    assert exporter.flush(10)
+    result = exporter.flush(10)
+    assert not result and result.quarantined == 1
     stats = exporter.stats()
     exporter.shutdown(1)
     assert stats["dropped_invalid"] == 1 and stats["delivered"] == 39

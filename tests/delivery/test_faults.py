@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -118,15 +117,17 @@ def test_one_invalid_event_is_dropped_and_reported(
     with caplog.at_level(logging.WARNING, logger="bearlumen"):
         submit_calls(exporter, prefix, 40)
         bad = llm_call(prefix, 40)
-        bad.timestamp = time.time() + 24 * 3600  # a day ahead: the service refuses it (invalid_timestamp)
+        bad.timestamp = -3600.0  # before 1970: can never be valid (invalid_timestamp)
         exporter.submit(bad)
         submit_calls(exporter, prefix, 40, start=41)
-        assert exporter.flush(60)
+        result = exporter.flush(60)
+        assert not result and result.complete and result.quarantined == 1
     stats = exporter.stats()
     exporter.shutdown(5)
-    assert stats["dropped_invalid"] == 1 and stats["delivered"] == 80
-    assert stats["last_invalid"]["code"] and stats["last_invalid"]["idempotency_key"].startswith("llm_")
-    assert any("rejected 1 usage event" in r.getMessage() for r in caplog.records)
+    assert stats["dropped_invalid"] == 1 and stats["delivered"] == 80 and stats["quarantine"] == 1
+    assert stats["last_invalid"]["code"] == "invalid_timestamp"
+    assert stats["last_invalid"]["idempotency_key"].startswith("llm_")
+    assert any("1 usage event(s) quarantined" in r.getMessage() for r in caplog.records)
     assert_exactly(tenant.client, ids(prefix, 40) + ids(prefix, 40, start=41))
 
 
@@ -175,7 +176,9 @@ def test_memory_only_store_is_bounded_and_drops_newest(tenant: Any, proxy: Fault
     assert wait_until(lambda: exporter.stats()["dropped_queue_full"] == 3000)
     assert exporter.stats()["pending"] == 2000
     proxy.default = "pass"
-    assert exporter.flush(60)
+    result = exporter.flush(60)  # everything kept is delivered, and the flush says what was dropped
+    assert not result and result.complete and (result.dropped, result.pending) == (3000, 0)
+    assert exporter.flush(60) is True
     exporter.shutdown(5)
     assert_exactly(tenant.client, ids(prefix, 2000))  # the oldest 2000 were kept
 
@@ -191,7 +194,8 @@ def test_full_spool_drops_newest_counts_and_warns(
         assert wait_until(lambda: exporter.stats()["dropped_spool_full"] == 50)
     assert any("spool is full" in r.getMessage() for r in caplog.records)
     proxy.default = "pass"
-    assert exporter.flush(60)
+    result = exporter.flush(60)
+    assert not result and result.complete and result.dropped == 50
     stats = exporter.stats()
     exporter.shutdown(5)
     assert stats["spooled"] == 100 and stats["delivered"] == 100
@@ -219,12 +223,12 @@ def test_flush_never_hangs_and_submit_never_raises(tmp_path: Path, closed_port: 
     exporter = make_exporter("blm_" + "y" * 43, f"http://127.0.0.1:{closed_port}", str(tmp_path / "s.db"))
     exporter.submit(None)  # type: ignore[arg-type]  # garbage in: counted, never raised
     submit_calls(exporter, new_prefix(), 5)
-    assert exporter.flush(0.5) is False
-    results: list[bool] = []
+    assert not exporter.flush(0.5)
+    results: list[Any] = []
     worker = threading.Thread(target=lambda: results.append(exporter.flush(0.3)))
     worker.start()
     worker.join(30)
-    assert results == [False]
+    assert len(results) == 1 and not results[0] and not results[0].complete and results[0].pending == 5
     exporter.shutdown(0.5)
     assert exporter.stats()["build_errors"] == 1
 

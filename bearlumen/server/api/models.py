@@ -59,7 +59,11 @@ class SubscriptionCreate(_Doc):
     billing_cycle: Literal["monthly", "quarterly", "yearly"]
     start_date: DateOrTime
     end_date: Optional[DateOrTime] = Field(None, description="Not before start_date.")
-    end_user_id: Optional[Text255] = Field(None, description="An end user's id or external id.")
+    end_user_id: Optional[Text255] = Field(
+        None,
+        description="An end user's id or external id; an unknown external id registers that end user "
+        "on first use (an unknown id shaped like the service's own, eu_ + 24 hex digits, is not_found).",
+    )
     metadata: Optional[Dict[str, Any]] = None
 
 
@@ -84,9 +88,15 @@ class EventInput(_Doc):
     agent_id: Optional[Text255] = None
     workflow_id: Optional[Text255] = None
     subscription_id: Optional[Text255] = None
-    end_user_id: Optional[Text255] = Field(None, description="An end user's id or external id.")
+    end_user_id: Optional[Text255] = Field(
+        None,
+        description="An end user's id or external id; an unknown external id registers that end user "
+        "on first use (an unknown id shaped like the service's own, eu_ + 24 hex digits, is not_found).",
+    )
     timestamp: Optional[DateOrTime] = Field(
-        None, description="ISO 8601; default now; not before 1970, at most 5 minutes ahead."
+        None,
+        description="ISO 8601; default now; not before 1970. More than 5 minutes ahead of the service's "
+        "clock: re-stamped with the receive time, the sent value kept in metadata.client_timestamp.",
     )
     metadata: Optional[Dict[str, Any]] = Field(
         None,

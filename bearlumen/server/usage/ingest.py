@@ -18,6 +18,7 @@ from bearlumen.server.errors import ApiError, FieldError
 from bearlumen.server.ids import key_digest, new_ids
 from bearlumen.server.schema import end_users
 from bearlumen.server.timefmt import now_us
+from bearlumen.server.usage.autoregister import register_end_users, registrable
 from bearlumen.server.usage.bulk import existing_event_ids, insert_new_events
 from bearlumen.server.usage.rollups import add_to_rollups, rollup_rows, write_rollups
 from bearlumen.server.usage.validate import EventIn, validate_event
@@ -83,6 +84,9 @@ def _resolve_end_users(db: Database, tenant_id: int, events: Dict[int, EventIn])
         return []
     # End users are never deleted, so resolving outside the write transaction cannot go stale.
     resolved = db.read(lambda conn: resolve_end_users(conn, tenant_id, refs))
+    unknown = {ref for ref in refs - set(resolved) if registrable(ref)}
+    if unknown:  # registered on first use (autoregister.py): usage is never refused for it
+        resolved.update(register_end_users(db, tenant_id, unknown))
     errors = []
     for index, event in events.items():
         if event.end_user_id is None:

@@ -11,6 +11,7 @@ from bearlumen.server.ids import key_digest
 from bearlumen.server.jsonio import loads_body
 from bearlumen.server.timefmt import now_us
 from bearlumen.server.usage import reports
+from bearlumen.server.usage.autoregister import register_end_users, registrable
 from bearlumen.server.usage.events import fetch_event, query_events
 from bearlumen.server.usage.ingest import record_events, resolve_end_users, validate_batch
 from bearlumen.server.usage.totals import DIMENSIONS, GROUPS
@@ -38,6 +39,8 @@ def record_one(db: Database, tenant_id: int, raw: bytes) -> Dict[str, Any]:
         event = validate_event(loads_body(raw, exact=True), now_us())
     if event.end_user_id is not None:
         resolved = db.read(lambda conn: resolve_end_users(conn, tenant_id, {event.end_user_id or ""}))
+        if event.end_user_id not in resolved and registrable(event.end_user_id):  # autoregister.py
+            resolved = register_end_users(db, tenant_id, {event.end_user_id})
         if event.end_user_id not in resolved:
             raise FieldError("not_found", "No such end user.", "end_user_id", 404)
         event = event._replace(end_user_id=resolved[event.end_user_id])

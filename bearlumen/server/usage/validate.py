@@ -14,7 +14,7 @@ from bearlumen.server.ids import new_id
 from bearlumen.server.money import MAX_COST_USD, MAX_QUANTITY, parse_cost, parse_quantity
 from bearlumen.server.timefmt import parse_ts
 
-__all__ = ["EVENT_FIELDS", "MAX_FUTURE_US", "EventIn", "InexactNumber", "validate_event"]
+__all__ = ["CLIENT_TIMESTAMP", "EVENT_FIELDS", "MAX_FUTURE_US", "EventIn", "InexactNumber", "validate_event"]
 
 EVENT_FIELDS = frozenset(
     {
@@ -31,6 +31,7 @@ EVENT_FIELDS = frozenset(
     }
 )
 MAX_FUTURE_US = 5 * 60 * 1_000_000  # clock drift allowance, as Stripe and Orb allow
+CLIENT_TIMESTAMP = "client_timestamp"  # metadata key of a re-stamped event's own timestamp
 
 
 class InexactNumber(Exception):
@@ -64,6 +65,11 @@ def validate_event(raw: Any, now_us: int) -> EventIn:
     key = get("idempotency_key")
     metadata = get("metadata")
     cost, model = _cost_and_model(metadata)
+    ts_us = _timestamp(get("timestamp"), now_us)
+    if ts_us is None:  # a client clock ahead: re-stamped, the client's time kept (see _timestamp)
+        ts_us = now_us
+        if metadata is None or isinstance(metadata, dict):
+            metadata = {**(metadata or {}), CLIENT_TIMESTAMP: get("timestamp")}
     return EventIn._make(  # _make skips the generated __new__ (hot path: one call per event)
         (
             new_id("auto") if key is None else _name(key, "idempotency_key", 255),
@@ -76,7 +82,7 @@ def validate_event(raw: Any, now_us: int) -> EventIn:
             _optional(get("subscription_id"), "subscription_id"),
             _optional(get("end_user_id"), "end_user_id"),
             model,
-            _timestamp(get("timestamp"), now_us),
+            ts_us,
             metadata_json(metadata),
         )
     )
@@ -106,7 +112,16 @@ def _quantity(value: Any) -> int:
     return micro
 
 
-def _timestamp(value: Any, now_us: int) -> int:
+def _timestamp(value: Any, now_us: int) -> Optional[int]:
+    """The event time in µs; None when it is more than ``MAX_FUTURE_US`` ahead of the service's clock.
+
+    Clock tolerance: a client clock that runs behind is harmless (an event may also arrive late after
+    an outage), so any time since 1970 is kept as sent. Up to 5 minutes ahead is kept as sent too (clock
+    drift, as Stripe and Orb allow). Further ahead the client's clock is wrong, but the call it metered
+    happened and is billable: the event is re-stamped with the time the service received it, and the
+    client's timestamp is kept in ``metadata.client_timestamp``. Only a malformed time or one before
+    1970 is invalid.
+    """
     if value is None:
         return now_us
     micros = parse_ts(value) if isinstance(value, str) else None
@@ -116,10 +131,10 @@ def _timestamp(value: Any, now_us: int) -> int:
             "timestamp must be an ISO 8601 date-time string (no zone means UTC).",
             "timestamp",
         )
-    if micros > now_us + MAX_FUTURE_US:
-        raise FieldError("invalid_timestamp", "timestamp is more than 5 minutes in the future.", "timestamp")
     if micros < 0:
         raise FieldError("invalid_timestamp", "timestamp is before 1970-01-01.", "timestamp")
+    if micros > now_us + MAX_FUTURE_US:
+        return None
     return micros
 
 

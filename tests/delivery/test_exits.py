@@ -1,0 +1,71 @@
+"""Issue 10, exits that are not graceful: SIGTERM (``Pool.terminate()``, ``docker stop``) spools what is in
+memory, then the process goes as it would have; the next process on the spool delivers it.
+
+The producers keep their events in memory on purpose (``commit_interval`` of 60 s: the writer would
+otherwise have spooled them within 50 ms), which is exactly what a SIGTERM used to lose.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any, Dict
+
+from tests.delivery.harness import (
+    FAST,
+    assert_exactly,
+    finish_producer,
+    ids,
+    new_prefix,
+    run_producer,
+    spawn_producer,
+    spool_pending,
+)
+
+IN_MEMORY = {**FAST, "commit_interval": 60.0, "sigterm_timeout": 30.0}
+
+
+def config(tenant: Any, spool: str, **extra: Any) -> Dict[str, Any]:
+    return {
+        "prefix": new_prefix(),
+        "api_key": tenant.key,
+        "base_url": tenant.service.base_url,
+        "spool": spool,
+        **extra,
+    }
+
+
+def test_with_pool_map_then_terminate_delivers_every_worker_call(tenant: Any, tmp_path: Path) -> None:
+    cfg = config(tenant, str(tmp_path / "spool.db"), mode="pool", tasks=6, workers=2, options=IN_MEMORY)
+    lines = run_producer(cfg)
+    assert any("worker_pids" in line for line in lines)
+    assert spool_pending(cfg["spool"]) == 0
+    assert_exactly(tenant.client, ids(cfg["prefix"], 6))
+
+
+def test_sigterm_with_the_default_action_spools_then_dies_by_sigterm(tenant: Any, tmp_path: Path) -> None:
+    path = str(tmp_path / "spool.db")
+    cfg = config(tenant, path, mode="sigterm", calls=25, options=IN_MEMORY)
+    victim = spawn_producer(cfg)
+    assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
+    victim.send_signal(signal.SIGTERM)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGTERM, err[-2000:]  # the default action, as without bearlumen
+    assert spool_pending(path) == 25  # secured in the spool before it went
+    drain = config(tenant, path, mode="run", calls=0, options=FAST)
+    finish_producer(spawn_producer(drain))
+    assert spool_pending(path) == 0
+    assert_exactly(tenant.client, ids(cfg["prefix"], 25))
+
+
+def test_sigterm_chains_to_the_apps_own_handler(tenant: Any, tmp_path: Path) -> None:
+    path = str(tmp_path / "spool.db")
+    cfg = config(tenant, path, mode="sigterm", calls=10, app_handler=True, options=IN_MEMORY)
+    victim = spawn_producer(cfg)
+    assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
+    victim.send_signal(signal.SIGTERM)
+    out, err = victim.communicate(timeout=60)
+    assert victim.returncode == 7 and "app handler" in out, err[-2000:]  # the app's behaviour, unchanged
+    assert spool_pending(path) == 10  # secured before the app's handler ran its os._exit()
+    finish_producer(spawn_producer(config(tenant, path, mode="run", calls=0, options=FAST)))
+    assert_exactly(tenant.client, ids(cfg["prefix"], 10))
