@@ -12,7 +12,7 @@ from bearlumen.server.errors import FieldError, invalid
 from bearlumen.server.fields import metadata_json, text
 from bearlumen.server.ids import new_id
 from bearlumen.server.money import MAX_COST_USD, MAX_QUANTITY, parse_cost, parse_quantity
-from bearlumen.server.timefmt import parse_ts
+from bearlumen.server.timefmt import MAX_US, parse_ts
 
 __all__ = ["CLIENT_TIMESTAMP", "EVENT_FIELDS", "MAX_FUTURE_US", "EventIn", "InexactNumber", "validate_event"]
 
@@ -133,6 +133,10 @@ def _timestamp(value: Any, now_us: int) -> Optional[int]:
         )
     if micros < 0:
         raise FieldError("invalid_timestamp", "timestamp is before 1970-01-01.", "timestamp")
+    if micros > MAX_US:  # no real clock is there: a malformed time, not a fast one
+        raise FieldError(
+            "invalid_timestamp", "timestamp is after 9999-12-31T23:59:59.999999Z (in UTC).", "timestamp"
+        )
     if micros > now_us + MAX_FUTURE_US:
         return None
     return micros
