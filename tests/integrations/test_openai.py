@@ -11,7 +11,6 @@ import time
 from decimal import Decimal
 from typing import Any, Callable, List, Optional
 
-import httpx2
 import openai
 import pydantic
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import USAGE_FROM_RESPONSE, LLMCall, TokenUsage
 from tests.support.cassettes import replay
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 PRICES = PriceBook()
@@ -321,10 +321,10 @@ def test_transport_exception_reaches_the_caller_as_the_same_object(
 
     failure = TransportFailure("boom")
 
-    def explode(request: httpx2.Request) -> Any:
+    def explode(request: openai_httpx.Request) -> Any:
         raise failure
 
-    client = make_client(http_client=httpx2.Client(transport=serve(answer=explode)))
+    client = make_client(http_client=openai_httpx.Client(transport=serve(answer=explode)))
     with pytest.raises(TransportFailure) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
@@ -335,14 +335,14 @@ def test_transport_exception_reaches_the_caller_as_the_same_object(
 def test_connection_error_records_nothing(calls: List[LLMCall], serve: Callable[..., Any]) -> None:
     """Fake transport: a connection refused, as openai reports it."""
 
-    def refuse(request: httpx2.Request) -> Any:
-        raise httpx2.ConnectError("connection refused", request=request)
+    def refuse(request: openai_httpx.Request) -> Any:
+        raise openai_httpx.ConnectError("connection refused", request=request)
 
-    client = make_client(http_client=httpx2.Client(transport=serve(answer=refuse)))
+    client = make_client(http_client=openai_httpx.Client(transport=serve(answer=refuse)))
     with pytest.raises(openai.APIConnectionError) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
-    assert isinstance(raised.value.__cause__, httpx2.ConnectError)
+    assert isinstance(raised.value.__cause__, openai_httpx.ConnectError)
     assert calls == []
 
 
@@ -352,7 +352,7 @@ def test_length_finish_reason_on_parse_is_still_billed(
     """A recorded completion served with finish_reason "length" (edited): parse() raises, the API billed."""
     body = recorded("openllmetry/openai/test_parsed_completion.yaml")[0].json
     body["choices"][0]["finish_reason"] = "length"
-    client = make_client(http_client=httpx2.Client(transport=serve(body)))
+    client = make_client(http_client=openai_httpx.Client(transport=serve(body)))
 
     with pytest.raises(openai.LengthFinishReasonError) as raised:
         client.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=StructuredAnswer)
@@ -370,7 +370,7 @@ def azure_client(transport: Any, **options: Any) -> openai.AzureOpenAI:
         api_key="azure-test",
         azure_endpoint="https://example-resource.openai.azure.com",
         max_retries=0,
-        http_client=httpx2.Client(transport=transport),
+        http_client=openai_httpx.Client(transport=transport),
         **options,
     )
 
@@ -445,7 +445,7 @@ def test_responses_compact(
     usage = recorded("openllmetry/openai/test_responses.yaml")[0].json["usage"]
     body = {"id": "cmp_1", "object": "response.compaction", "created_at": 1, "output": [], "usage": usage}
     transport = serve(body)
-    client = make_client(http_client=httpx2.Client(transport=transport))
+    client = make_client(http_client=openai_httpx.Client(transport=transport))
 
     client.responses.compact(model="gpt-4.1-nano", input="a long conversation")
 

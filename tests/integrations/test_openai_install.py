@@ -194,16 +194,15 @@ def test_install_before_openai_is_imported_patches_on_import() -> None:
         integration.install()
         assert "openai" not in sys.modules, "the integration must not import openai itself"
 
-        import httpx2, openai
+        import openai
+        from tests.support.clienthttp import openai_httpx as http
         sys.path.insert(0, {str(REPO / "tests" / "integrations")!r})
         from conftest import load_interactions
         body = load_interactions({CHAT!r})[0].body
-        transport = httpx2.MockTransport(
-            lambda request: httpx2.Response(200, headers={{"content-type": "application/json"}}, content=body)
+        transport = http.MockTransport(
+            lambda request: http.Response(200, headers={{"content-type": "application/json"}}, content=body)
         )
-        client = openai.OpenAI(
-            api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport)
-        )
+        client = openai.OpenAI(api_key="sk-test", max_retries=0, http_client=http.Client(transport=transport))
         assert "openai.resources.chat.completions.completions" not in sys.modules
         client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
         client.embeddings  # lazily imported resource modules are patched as they load
