@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from importlib import import_module
 from typing import Any, Callable, List, Optional
 
 import openai
@@ -20,6 +21,7 @@ from bearlumen.metering.record import USAGE_FROM_RESPONSE, LLMCall, TokenUsage
 from tests.support.cassettes import replay
 from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
+from tests.support.versions import OPENAI
 
 PRICES = PriceBook()
 MESSAGES: Any = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
@@ -325,10 +327,12 @@ def test_transport_exception_reaches_the_caller_as_the_same_object(
         raise failure
 
     client = make_client(http_client=openai_httpx.Client(transport=serve(answer=explode)))
-    with pytest.raises(TransportFailure) as raised:
+    with pytest.raises(Exception) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-
-    assert raised.value is failure
+    # Recent openai releases let it through; older ones (2.x, early 3.x) wrap it in APIConnectionError
+    # themselves. Either way the caller gets what the library raised, around that very object.
+    if raised.value is not failure:
+        assert type(raised.value) is openai.APIConnectionError and raised.value.__cause__ is failure
     assert calls == []
 
 
@@ -428,6 +432,7 @@ def test_azure_deployment_alias_prices_a_response_without_model(
     assert PRICES.price(call.provider, call.model, call.usage, call.timestamp).cost_usd is None
 
 
+@pytest.mark.skipif(OPENAI < (3,), reason="openai 2.x has no client.beta.responses")
 def test_beta_responses_create(calls: List[LLMCall]) -> None:
     client = make_client()
     with replay("openllmetry/openai/test_responses.yaml"):
@@ -438,6 +443,10 @@ def test_beta_responses_create(calls: List[LLMCall]) -> None:
     ]
 
 
+@pytest.mark.skipif(
+    not hasattr(import_module("openai.resources.responses.responses").Responses, "compact"),
+    reason="this openai has no responses.compact",
+)
 def test_responses_compact(
     calls: List[LLMCall], recorded: Callable[[str], Any], serve: Callable[..., Any]
 ) -> None:

@@ -8,13 +8,12 @@ Decided from the installed version, without importing openai (some tests check w
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
-openai_httpx: ModuleType = importlib.import_module(
-    "httpx2" if int(version("openai").split(".")[0]) >= 3 else "httpx"
-)
+from tests.support.versions import OPENAI
+
+openai_httpx: ModuleType = importlib.import_module("httpx2" if OPENAI >= (3,) else "httpx")
 
 
 def library_of(request: Any) -> ModuleType:
