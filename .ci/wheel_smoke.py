@@ -36,7 +36,9 @@ recorded = client.usage.record(
 assert recorded["recorded"] is True
 
 bearlumen.instrument()
-player = vcr.VCR(record_mode="none", match_on=["method", "scheme", "host", "port", "path"], ignore_localhost=True)
+player = vcr.VCR(
+    record_mode="none", match_on=["method", "scheme", "host", "port", "path"], ignore_localhost=True
+)
 with player.use_cassette(sys.argv[1]), bearlumen.agent("smoke-openai"):
     openai.OpenAI(api_key="sk-replay", max_retries=0).chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
@@ -46,7 +48,9 @@ stats = bearlumen.stats()
 assert stats["delivered"] == 1 and stats["pending"] == 0, stats
 
 now = datetime.now(timezone.utc)
-by_agent = client.cost_attribution.by_agent(start_date=now - timedelta(hours=1), end_date=now + timedelta(minutes=1))
+by_agent = client.cost_attribution.by_agent(
+    start_date=now - timedelta(hours=1), end_date=now + timedelta(minutes=1)
+)
 costs = {item["attributionValue"]: (item["totalCost"], item["eventCount"]) for item in by_agent["items"]}
 assert costs == {"smoke-sdk": ("0.25", 1), "smoke-openai": ("0.0000048", 1)}, costs
 (event,) = client.usage.query(agent_id="smoke-openai", limit=10)["events"]

@@ -33,9 +33,9 @@ def _database_url(value: Optional[str]) -> str:
 
 
 def _database_option(func: Any) -> Any:
-    return click.option(
-        "--database-url", envvar="BEARLUMEN_DATABASE_URL", show_envvar=True, help=_DB_HELP
-    )(func)
+    return click.option("--database-url", envvar="BEARLUMEN_DATABASE_URL", show_envvar=True, help=_DB_HELP)(
+        func
+    )
 
 
 @click.group()
@@ -46,9 +46,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", envvar="BEARLUMEN_HOST", show_envvar=True, default="127.0.0.1", show_default=True)
-@click.option(
-    "--port", envvar="BEARLUMEN_PORT", show_envvar=True, default=8787, show_default=True, type=int
-)
+@click.option("--port", envvar="BEARLUMEN_PORT", show_envvar=True, default=8787, show_default=True, type=int)
 @_database_option
 @click.option(
     "--rate-limit",
