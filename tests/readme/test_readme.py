@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -112,3 +113,25 @@ def test_an_unknown_marker_or_unclosed_block_is_an_error() -> None:
         parse("```python\nx = 1\n")
     with pytest.raises(ValueError, match="must follow a runnable python block"):
         parse("<!-- readme-test: output -->\n```text\n1\n```\n")
+
+
+_PROVIDER_CALL = re.compile(
+    r"\.(chat\.completions|responses|messages|embeddings)\.(create|parse|stream)\(|\.invoke\("
+)
+_QUERY = re.compile(r"\.(cost_attribution\.\w+|usage\.(query|summary|aggregation))\(")
+
+
+def test_a_query_after_metered_calls_flushes_first() -> None:
+    # Metered events leave on a background thread: a block that queries what it just metered must call
+    # bearlumen.flush() in between, or its reader sees nothing (the failure that made this test).
+    for block in runnable():
+        call = _PROVIDER_CALL.search(block.code)
+        query = _QUERY.search(block.code, call.end()) if call else None
+        if call and query:
+            assert "flush(" in block.code[call.end() : query.start()], f"README line {block.line}"
+
+
+def test_the_flush_check_sees_a_missing_flush() -> None:
+    (block,) = parse("```python\nc.chat.completions.create(m)\nclient.cost_attribution.by_agent(s, e)\n```\n")
+    call = _PROVIDER_CALL.search(block.code)
+    assert call and _QUERY.search(block.code, call.end())
