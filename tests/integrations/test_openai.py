@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any, Callable, List, Optional
 
 import openai
@@ -21,7 +22,6 @@ from bearlumen.metering.record import USAGE_FROM_RESPONSE, LLMCall, TokenUsage
 from tests.support.cassettes import replay
 from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
-from tests.support.versions import OPENAI
 
 PRICES = PriceBook()
 MESSAGES: Any = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
@@ -432,7 +432,9 @@ def test_azure_deployment_alias_prices_a_response_without_model(
     assert PRICES.price(call.provider, call.model, call.usage, call.timestamp).cost_usd is None
 
 
-@pytest.mark.skipif(OPENAI < (3,), reason="openai 2.x has no client.beta.responses")
+@pytest.mark.skipif(
+    find_spec("openai.resources.beta.responses") is None, reason="openai 2.0 has no client.beta.responses"
+)
 def test_beta_responses_create(calls: List[LLMCall]) -> None:
     client = make_client()
     with replay("openllmetry/openai/test_responses.yaml"):
