@@ -25,7 +25,7 @@ __all__ = ["main"]
 
 _DB_HELP = (
     "SQLAlchemy URL: sqlite:///path.db or postgresql://user:pass@host/db. "
-    "Default: $BEARLUMEN_HOME/bearlumen.db."
+    "Default: $BEARLUMEN_HOME/bearlumen.db (BEARLUMEN_HOME defaults to ~/.bearlumen)."
 )
 
 
@@ -36,7 +36,9 @@ def _database_url(value: Optional[str]) -> str:
 
 
 def _database_option(func: Any) -> Any:
-    return click.option("--database-url", envvar="BEARLUMEN_DATABASE_URL", help=_DB_HELP)(func)
+    return click.option("--database-url", envvar="BEARLUMEN_DATABASE_URL", show_envvar=True, help=_DB_HELP)(
+        func
+    )
 
 
 @click.group()
@@ -46,12 +48,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", envvar="BEARLUMEN_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="BEARLUMEN_PORT", default=8787, show_default=True, type=int)
+@click.option("--host", envvar="BEARLUMEN_HOST", show_envvar=True, default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="BEARLUMEN_PORT", show_envvar=True, default=8787, show_default=True, type=int)
 @_database_option
 @click.option(
     "--rate-limit",
     envvar="BEARLUMEN_RATE_LIMIT",
+    show_envvar=True,
     type=float,
     default=None,
     help="Requests per second allowed per API key (burst of the same size). Off by default.",
@@ -270,13 +273,25 @@ if __name__ == "__main__":  # pragma: no cover
 @main.command()
 @click.option("--since", default=None, help="Start (inclusive), ISO 8601 or a date. Default: 30 days ago.")
 @click.option("--until", default=None, help="End (exclusive), ISO 8601 or a date. Default: now.")
-@click.option("--base-url", envvar="BEARLUMEN_BASE_URL", default=None, help="Service URL or database URL.")
-@click.option("--api-key", envvar="BEARLUMEN_API_KEY", default=None, help="API key (BEARLUMEN_API_KEY).")
+@click.option(
+    "--base-url",
+    envvar="BEARLUMEN_BASE_URL",
+    show_envvar=True,
+    default=None,
+    help="Service URL, or a database URL for the embedded mode. Default: http://127.0.0.1:8787.",
+)
+@click.option(
+    "--api-key", envvar="BEARLUMEN_API_KEY", show_envvar=True, default=None, help="API key (required)."
+)
 def report(
     since: Optional[str], until: Optional[str], base_url: Optional[str], api_key: Optional[str]
 ) -> None:
-    """Print cost by agent and by workflow, as the service sums it."""
-    from bearlumen import BearLumenError
+    """Print cost by agent and by workflow, as the service sums it.
+
+    Reads the API key from --api-key or BEARLUMEN_API_KEY (required) and the service from --base-url or
+    BEARLUMEN_BASE_URL (default http://127.0.0.1:8787, where `bearlumen serve` listens).
+    """
+    from bearlumen import AuthenticationError, BearLumenError, NetworkError
     from bearlumen._client import Client
     from bearlumen.report import default_range, render_report
 
@@ -284,8 +299,26 @@ def report(
     try:
         with Client(api_key=api_key, base_url=base_url) as client:
             click.echo(render_report(client, since or start, until or end))
+    except AuthenticationError as error:
+        raise click.ClickException(_key_fix(error)) from None
+    except NetworkError as error:
+        url = base_url or "http://127.0.0.1:8787"
+        raise click.ClickException(
+            f"{error.message}\nNo Bear Lumen service answered at {url}: start one with `bearlumen serve`, "
+            "or point --base-url / BEARLUMEN_BASE_URL at yours."
+        ) from None
     except BearLumenError as error:
         raise click.ClickException(error.message) from None
+
+
+def _key_fix(error: Any) -> str:
+    if error.code == "missing_api_key":
+        return (
+            "No API key: pass --api-key or set BEARLUMEN_API_KEY. Create one with "
+            "`bearlumen keys create --tenant NAME` on the machine that runs the service "
+            "(`bearlumen serve` also prints the first key when it starts on an empty database)."
+        )
+    return f"{error.message}\nThe service rejected the key: check --api-key / BEARLUMEN_API_KEY."
 
 
 @main.command()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +18,10 @@ def connect() -> bearlumen.Client:
         return bearlumen.Client()
     from bearlumen.server.keys import create_api_key
 
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='bearlumen-example-')}/usage.db"
-    print(f"BEARLUMEN_BASE_URL is not set: recording into the embedded service on {url}")
+    folder = tempfile.mkdtemp(prefix="bearlumen-example-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the database and its key go with the run
+    url = f"sqlite:///{folder}/usage.db"
+    print(f"BEARLUMEN_BASE_URL is not set: recording into an embedded service on {url} (removed at exit)")
     return bearlumen.Client(api_key=create_api_key(url, "examples"), base_url=url)
 
 

@@ -14,13 +14,26 @@ fi
 BIN="$(cd "$VENV/bin" && pwd)"
 PY="$BIN/python"
 
-# A fresh service home (SQLite file, first API key) for every run, and a free port.
-export BEARLUMEN_HOME="$(mktemp -d)"
+# The service's home (SQLite database, first API key in plain text, log, spool): a fresh temp folder
+# removed when the demo ends, or BEARLUMEN_DEMO_HOME to keep them there (reused by the next run).
+if [ -n "${BEARLUMEN_DEMO_HOME:-}" ]; then
+    mkdir -p "$BEARLUMEN_DEMO_HOME"
+    export BEARLUMEN_HOME="$(cd "$BEARLUMEN_DEMO_HOME" && pwd)"
+    KEEP_HOME=1
+else
+    export BEARLUMEN_HOME="$(mktemp -d "${TMPDIR:-/tmp}/bearlumen-demo.XXXXXX")"
+    KEEP_HOME=0
+fi
+SERVER=""
+cleanup() {
+    if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+    [ "$KEEP_HOME" = 1 ] || rm -rf "$BEARLUMEN_HOME"
+}
+trap cleanup EXIT
 PORT="${BEARLUMEN_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 "$BIN/bearlumen" serve --port "$PORT" --bootstrap-key-file "$BEARLUMEN_HOME/first-key" \
     > "$BEARLUMEN_HOME/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
 
 export BEARLUMEN_BASE_URL="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do
@@ -28,7 +41,11 @@ for _ in $(seq 1 100); do
     kill -0 "$SERVER" 2>/dev/null || { cat "$BEARLUMEN_HOME/serve.log"; exit 1; }
     sleep 0.2
 done
-echo "Bear Lumen service on $BEARLUMEN_BASE_URL (SQLite under $BEARLUMEN_HOME)"
+if [ "$KEEP_HOME" = 1 ]; then
+    echo "Bear Lumen service on $BEARLUMEN_BASE_URL (database, key and log kept in $BEARLUMEN_HOME)"
+else
+    echo "Bear Lumen service on $BEARLUMEN_BASE_URL (database, key and log in $BEARLUMEN_HOME, removed at exit)"
+fi
 export BEARLUMEN_API_KEY="$(cat "$BEARLUMEN_HOME/first-key")"
 export BEARLUMEN_SPOOL_DIR="$BEARLUMEN_HOME/spool"
 

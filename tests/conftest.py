@@ -17,10 +17,11 @@ skip the PostgreSQL variants instead of failing.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import pytest
 
@@ -35,8 +36,16 @@ from tests.support.service import (
 from tests.support.sinks import ListSink
 
 # Spools of `bearlumen.instrument()` in tests (and in the processes tests start) go to a throwaway
-# folder, never to the user's ~/.bearlumen.
-os.environ.setdefault("BEARLUMEN_SPOOL_DIR", tempfile.mkdtemp(prefix="bearlumen-test-spool-"))
+# folder, never to the user's ~/.bearlumen; it is removed when the session ends.
+_SPOOL_DIR: Optional[str] = None
+if "BEARLUMEN_SPOOL_DIR" not in os.environ:
+    _SPOOL_DIR = tempfile.mkdtemp(prefix="bearlumen-test-spool-")
+    os.environ["BEARLUMEN_SPOOL_DIR"] = _SPOOL_DIR
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SPOOL_DIR is not None:
+        shutil.rmtree(_SPOOL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -55,3 +55,47 @@ def test_report_without_a_key_says_how_to_set_it(sqlite_service: ServiceHandle) 
     )
     assert result.returncode == 1
     assert "BEARLUMEN_API_KEY" in result.stderr
+
+
+def test_report_without_a_service_says_how_to_start_one(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    environment = {**os.environ, "BEARLUMEN_API_KEY": "blm_not_checked", "BEARLUMEN_MAX_RETRIES": "0"}
+    result = subprocess.run(
+        [str(BIN / "bearlumen"), "report", "--base-url", url], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 1
+    assert f"No Bear Lumen service answered at {url}: start one with `bearlumen serve`" in result.stderr
+
+
+def test_report_with_a_wrong_key_names_where_the_key_comes_from(sqlite_service: ServiceHandle) -> None:
+    environment = {**os.environ, "BEARLUMEN_API_KEY": "blm_wrong_key_0000000000000000"}
+    result = subprocess.run(
+        [str(BIN / "bearlumen"), "report", "--base-url", sqlite_service.base_url],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert result.returncode == 1
+    assert "check --api-key / BEARLUMEN_API_KEY" in result.stderr
+
+
+def test_help_of_every_command_names_the_environment_it_reads() -> None:
+    expected = {
+        ("report",): ["BEARLUMEN_API_KEY", "BEARLUMEN_BASE_URL"],
+        ("serve",): ["BEARLUMEN_HOST", "BEARLUMEN_PORT", "BEARLUMEN_DATABASE_URL", "BEARLUMEN_RATE_LIMIT"],
+        ("migrate",): ["BEARLUMEN_DATABASE_URL", "BEARLUMEN_HOME"],
+        ("keys", "create"): ["BEARLUMEN_DATABASE_URL", "BEARLUMEN_HOME"],
+        ("keys", "list"): ["BEARLUMEN_DATABASE_URL"],
+        ("keys", "revoke"): ["BEARLUMEN_DATABASE_URL"],
+    }
+    for command, variables in expected.items():
+        shown = subprocess.run(
+            [str(BIN / "bearlumen"), *command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        flat = " ".join(shown.split())  # click wraps long lines
+        for variable in variables:
+            assert variable in flat, (command, variable)

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+import httpx
 import httpx2
 import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from bearlumen.scopes import EMPTY, current_attribution
 from tests.support.cassettes import CASSETTES
+from tests.support.clienthttp import library_of
 
 
 @pytest.fixture
@@ -103,7 +105,7 @@ def recorded() -> Callable[[str], List[Interaction]]:
 
 
 def _as_response(reply: Any) -> httpx2.Response:
-    if isinstance(reply, httpx2.Response):
+    if isinstance(reply, (httpx2.Response, httpx.Response)):
         return reply
     if isinstance(reply, Interaction):
         return httpx2.Response(reply.status, headers=reply.headers, content=reply.body)
@@ -111,23 +113,45 @@ def _as_response(reply: Any) -> httpx2.Response:
     return httpx2.Response(200, headers={"content-type": "application/json"}, content=content)
 
 
-class ServedTransport(httpx2.MockTransport):
-    """Answers each request with the next reply (or with `answer(request)` when given one)."""
+def _in_library_of(request: Any, response: Any) -> Any:
+    """The response as the request's library builds it: openai 2.x clients run on httpx, the others on
+    httpx2 (tests.support.clienthttp), and one transport serves both."""
+    library = library_of(request)
+    if isinstance(response, library.Response):
+        return response
+    return library.Response(response.status_code, headers=response.headers, content=response.read())
+
+
+class ServedTransport:
+    """Answers each request with the next reply (or with `answer(request)` when given one). A transport of
+    both httpx and httpx2 (as their MockTransport is), so one class serves every supported client."""
 
     def __init__(self, replies: List[Any], answer: Optional[Callable[[httpx2.Request], Any]] = None) -> None:
         self.replies = list(replies)
         self.requests: List[httpx2.Request] = []
         self._answer = answer
-        super().__init__(self._handle)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._handle(request)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        return self._handle(request)
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
     def _handle(self, request: httpx2.Request) -> httpx2.Response:
         request.read()
         self.requests.append(request)
         if self._answer is not None:
-            return _as_response(self._answer(request))
+            return _in_library_of(request, _as_response(self._answer(request)))
         if not self.replies:
             raise AssertionError(f"unexpected request {request.method} {request.url}")
-        return _as_response(self.replies.pop(0))
+        return _in_library_of(request, _as_response(self.replies.pop(0)))
 
     def request_json(self, index: int = -1) -> Any:
         return json.loads(self.requests[index].content)

@@ -12,7 +12,6 @@ import json
 from decimal import Decimal
 from typing import Any, Callable, List
 
-import httpx2
 import openai
 import pydantic
 import pytest
@@ -28,6 +27,7 @@ from bearlumen.metering.record import (
     TokenUsage,
 )
 from tests.support.cassettes import replay
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 PRICES = PriceBook()
@@ -168,7 +168,8 @@ async def test_async_aclose_records_partial_once(calls: List[LLMCall]) -> None:
     with replay(CHAT_WITH_USAGE):
         stream = await client.chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True)
         await stream.__anext__()
-        await stream.aclose()
+        if hasattr(stream, "aclose"):  # openai 2.x streams have close() only
+            await stream.aclose()
         await stream.close()
         del stream
         gc.collect()
@@ -255,11 +256,11 @@ async def test_asyncio_tasks_inherit_the_scope(
     """The recorded body served to several concurrent tasks, each under its own agent scope."""
     body = recorded("otel-python-contrib/openai/test_async_chat_completion_with_content.yaml")[0].body
     transport = serve(
-        answer=lambda request: httpx2.Response(
+        answer=lambda request: openai_httpx.Response(
             200, headers={"content-type": "application/json"}, content=body
         )
     )
-    client = make_client(http_client=httpx2.AsyncClient(transport=transport))
+    client = make_client(http_client=openai_httpx.AsyncClient(transport=transport))
 
     async def agent_task(name: str) -> None:
         with bearlumen.agent(name):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, List
 
-import httpx2
 import openai
 import pytest
 
 import bearlumen
 from bearlumen.metering.record import USAGE_FROM_RESPONSE, USAGE_FROM_STREAM, TokenUsage
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 RESPONSES = "openllmetry/openai/test_responses.yaml"  # 14 / 8
@@ -30,11 +30,13 @@ def openai_installed(integration: Callable[[str], Any]) -> Any:
 
 
 def client_for(transport: Any) -> openai.OpenAI:
-    return openai.OpenAI(api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport))
+    return openai.OpenAI(
+        api_key="sk-test", max_retries=0, http_client=openai_httpx.Client(transport=transport)
+    )
 
 
-def json_response(body: Any) -> httpx2.Response:
-    return httpx2.Response(200, json=body)
+def json_response(body: Any) -> openai_httpx.Response:
+    return openai_httpx.Response(200, json=body)
 
 
 def test_background_response_recorded_once_when_retrieved_finished(
@@ -113,8 +115,8 @@ def test_background_stream_dropped_then_resumed_is_recorded_once(
     first_part, rest = b"".join(events[:5]), b"".join(events[5:])
     headers = interaction.headers
     transport = serve(
-        httpx2.Response(200, headers=headers, content=first_part),
-        httpx2.Response(200, headers=headers, content=rest),
+        openai_httpx.Response(200, headers=headers, content=first_part),
+        openai_httpx.Response(200, headers=headers, content=rest),
     )
     client = client_for(transport)
 
@@ -147,8 +149,8 @@ def test_resumed_stream_of_a_response_recorded_already_records_nothing(
 ) -> None:
     interaction = recorded(RESPONSES_STREAM)[0]
     transport = serve(
-        httpx2.Response(200, headers=interaction.headers, content=interaction.body),
-        httpx2.Response(200, headers=interaction.headers, content=interaction.body),
+        openai_httpx.Response(200, headers=interaction.headers, content=interaction.body),
+        openai_httpx.Response(200, headers=interaction.headers, content=interaction.body),
     )
     client = client_for(transport)
 
@@ -166,7 +168,7 @@ async def test_async_background_response(
     queued = dict(copy.deepcopy(finished), status="queued", usage=None, background=True)
     transport = serve(json_response(queued), json_response(finished))
     client = openai.AsyncOpenAI(
-        api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+        api_key="sk-test", max_retries=0, http_client=openai_httpx.AsyncClient(transport=transport)
     )
 
     created = await client.responses.create(model="gpt-4.1-nano", input="Say hi", background=True)

@@ -1,6 +1,6 @@
 """Malformed responses through the real openai client: the caller gets exactly what openai gives.
 
-Every body here is a FAKE (hand-made, served by an in-process `httpx2.MockTransport`): no recording has
+Every body here is a FAKE (hand-made, served by an in-process `openai_httpx.MockTransport`): no recording has
 these shapes. Each scenario runs twice, without and with the integration installed, and the caller's
 outcome (the returned object dumped, or the exception's type and message, or the list of chunks) must
 be identical. The integration must record what it can, `usage_source: "unavailable"` when usage cannot
@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Optional
 
-import httpx2
 import openai
 import pytest
 
 from bearlumen.metering.record import USAGE_FROM_RESPONSE, USAGE_FROM_STREAM, USAGE_UNAVAILABLE, TokenUsage
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
@@ -61,9 +61,9 @@ def twice(integration: Callable[[str], Any], make_reply: Callable[[], Any], run:
     """The outcome without and with the integration; asserts they are identical."""
 
     def once() -> Any:
-        transport = httpx2.MockTransport(lambda request: make_reply())
+        transport = openai_httpx.MockTransport(lambda request: make_reply())
         client = openai.OpenAI(
-            api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport)
+            api_key="sk-test", max_retries=0, http_client=openai_httpx.Client(transport=transport)
         )
         return outcome(lambda: run(client))
 
@@ -74,12 +74,12 @@ def twice(integration: Callable[[str], Any], make_reply: Callable[[], Any], run:
     return metered
 
 
-def json_reply(body: Any, content_type: str = "application/json") -> Callable[[], httpx2.Response]:
+def json_reply(body: Any, content_type: str = "application/json") -> Callable[[], openai_httpx.Response]:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return lambda: httpx2.Response(200, headers={"content-type": content_type}, content=content)
+    return lambda: openai_httpx.Response(200, headers={"content-type": content_type}, content=content)
 
 
-def sse_reply(*events: Any) -> Callable[[], httpx2.Response]:
+def sse_reply(*events: Any) -> Callable[[], openai_httpx.Response]:
     parts = []
     for event in events:
         if isinstance(event, tuple):
@@ -89,7 +89,7 @@ def sse_reply(*events: Any) -> Callable[[], httpx2.Response]:
             parts.append(f"data: {json.dumps(event)}\n\n")
     parts.append("data: [DONE]\n\n")
     content = "".join(parts).encode()
-    return lambda: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=content)
+    return lambda: openai_httpx.Response(200, headers={"content-type": "text/event-stream"}, content=content)
 
 
 def create_chat(client: Any) -> Any:
@@ -245,7 +245,7 @@ def test_non_json_bodies(
 
 
 def test_http_error_with_odd_body_records_nothing(integration: Callable[[str], Any], sink: ListSink) -> None:
-    reply = lambda: httpx2.Response(500, headers={"content-type": "application/json"}, content=b"{oops")  # noqa: E731
+    reply = lambda: openai_httpx.Response(500, headers={"content-type": "application/json"}, content=b"{oops")  # noqa: E731
     result = twice(integration, reply, create_chat)
 
     assert result[0] == "raised" and result[1] is openai.InternalServerError
@@ -396,11 +396,13 @@ async def test_async_malformed_body(integration: Callable[[str], Any], sink: Lis
     body = json.dumps(chat_body(usage={"prompt_tokens": None}, choices=None)).encode()
 
     async def once() -> Any:
-        transport = httpx2.MockTransport(
-            lambda request: httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
+        transport = openai_httpx.MockTransport(
+            lambda request: openai_httpx.Response(
+                200, headers={"content-type": "application/json"}, content=body
+            )
         )
         client = openai.AsyncOpenAI(
-            api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+            api_key="sk-test", max_retries=0, http_client=openai_httpx.AsyncClient(transport=transport)
         )
         result = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         return result.model_dump()

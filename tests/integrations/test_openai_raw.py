@@ -15,7 +15,6 @@ import gc
 import json
 from typing import Any, Callable, List
 
-import httpx2
 import openai
 import pydantic
 import pytest
@@ -28,6 +27,7 @@ from bearlumen.metering.record import (
     TokenUsage,
 )
 from tests.support.cassettes import replay
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 MESSAGES: Any = [{"role": "user", "content": "Say this is a test"}]
@@ -350,7 +350,7 @@ async def test_async_streaming_response(calls: List[LLMCall]) -> None:
 def test_other_streaming_responses_are_left_alone(calls: List[LLMCall], serve: Callable[..., Any]) -> None:
     """A fake models listing: an APIResponse of a method the integration does not meter."""
     transport = serve({"object": "list", "data": []})
-    client = make_client(http_client=httpx2.Client(transport=transport))
+    client = make_client(http_client=openai_httpx.Client(transport=transport))
     with client.models.with_streaming_response.list() as response:
         response.parse()
 

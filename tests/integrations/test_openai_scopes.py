@@ -10,13 +10,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, Tuple
 
-import httpx2
 import openai
 import pytest
 
 import bearlumen
 from bearlumen.metering.record import LLMCall
 from bearlumen.scopes import ContextThreadPoolExecutor
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 MESSAGES: Any = [{"role": "user", "content": "Say this is a test"}]
@@ -30,9 +30,13 @@ def client(
     integration("openai")
     interaction = recorded(CHAT)[0]
     transport = serve(
-        answer=lambda request: httpx2.Response(200, headers=interaction.headers, content=interaction.body)
+        answer=lambda request: openai_httpx.Response(
+            200, headers=interaction.headers, content=interaction.body
+        )
     )
-    return openai.OpenAI(api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport))
+    return openai.OpenAI(
+        api_key="sk-test", max_retries=0, http_client=openai_httpx.Client(transport=transport)
+    )
 
 
 def ask(client: openai.OpenAI) -> None:

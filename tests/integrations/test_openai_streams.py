@@ -16,7 +16,6 @@ import json
 from decimal import Decimal
 from typing import Any, Callable, List
 
-import httpx2
 import openai
 import pytest
 
@@ -28,6 +27,7 @@ from bearlumen.metering.record import (
     TokenUsage,
 )
 from tests.support.cassettes import replay
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 PRICES = PriceBook()
@@ -68,15 +68,15 @@ def strip_usage_chunk(body: bytes) -> bytes:
     return b"\n\n".join(event for event in body.split(b"\n\n") if not is_usage_only_event(event))
 
 
-def faithful(interaction: Any) -> Callable[[httpx2.Request], httpx2.Response]:
+def faithful(interaction: Any) -> Callable[[openai_httpx.Request], openai_httpx.Response]:
     """Answer like the API: the usage-only chunk only when the request asked for include_usage."""
 
-    def answer(request: httpx2.Request) -> httpx2.Response:
+    def answer(request: openai_httpx.Request) -> openai_httpx.Response:
         options = json.loads(request.content).get("stream_options") or {}
         body = (
             interaction.body if options.get("include_usage") is True else strip_usage_chunk(interaction.body)
         )
-        return httpx2.Response(interaction.status, headers=interaction.headers, content=body)
+        return openai_httpx.Response(interaction.status, headers=interaction.headers, content=body)
 
     return answer
 
@@ -163,7 +163,7 @@ def test_added_include_usage_user_sees_same_chunks_as_uninstrumented(
     interaction = recorded(cassette_path)[0]
     plain_transport = serve(answer=faithful(interaction))
     plain = list(
-        make_client(http_client=httpx2.Client(transport=plain_transport)).chat.completions.create(
+        make_client(http_client=openai_httpx.Client(transport=plain_transport)).chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True
         )
     )
@@ -171,7 +171,7 @@ def test_added_include_usage_user_sees_same_chunks_as_uninstrumented(
     integration("openai")
     metered_transport = serve(answer=faithful(interaction))
     metered = list(
-        make_client(http_client=httpx2.Client(transport=metered_transport)).chat.completions.create(
+        make_client(http_client=openai_httpx.Client(transport=metered_transport)).chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True
         )
     )
@@ -201,7 +201,7 @@ def test_explicit_stream_options_are_never_overridden(
 ) -> None:
     interaction = recorded(CHAT_WITH_USAGE)[0]
     transport = serve(answer=faithful(interaction))
-    client = make_client(http_client=httpx2.Client(transport=transport))
+    client = make_client(http_client=openai_httpx.Client(transport=transport))
 
     chunks = list(client.chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True, **options))
 
@@ -270,7 +270,7 @@ def test_include_usage_policy_by_server(
 ) -> None:
     interaction = recorded(CHAT_WITH_USAGE)[0]
     transport = serve(answer=faithful(interaction))
-    client = make_client(base_url=base_url, http_client=httpx2.Client(transport=transport))
+    client = make_client(base_url=base_url, http_client=openai_httpx.Client(transport=transport))
     openai_integration.set_stream_usage_policy(policy)
     try:
         chunks = list(client.chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True))
@@ -306,7 +306,7 @@ def test_azure_stream_include_usage_by_api_version(
         api_version=api_version,
         azure_endpoint="https://example-resource.openai.azure.com",
         max_retries=0,
-        http_client=httpx2.Client(transport=transport),
+        http_client=openai_httpx.Client(transport=transport),
     )
 
     chunks = list(client.chat.completions.create(model="prod-gpt4", messages=MESSAGES, stream=True))
@@ -405,8 +405,10 @@ def test_exception_mid_stream_records_partial_and_propagates_unchanged(
     broken = b"\n\n".join(events[:2]) + b"\n\n" + events[2][:40] + b"\n\n"
 
     def run() -> Any:
-        transport = serve(httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=broken))
-        client = make_client(http_client=httpx2.Client(transport=transport))
+        transport = serve(
+            openai_httpx.Response(200, headers={"content-type": "text/event-stream"}, content=broken)
+        )
+        client = make_client(http_client=openai_httpx.Client(transport=transport))
         stream = client.chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True)
         seen = []
         with pytest.raises(Exception) as raised:
@@ -451,7 +453,7 @@ def test_stream_helper_with_added_usage_matches_uninstrumented(
 
     def run() -> Any:
         transport = serve(answer=faithful(interaction))
-        client = make_client(http_client=httpx2.Client(transport=transport))
+        client = make_client(http_client=openai_httpx.Client(transport=transport))
         with client.chat.completions.stream(model="gpt-4", messages=MESSAGES) as stream:
             events = [event.type for event in stream]
             final = stream.get_final_completion()
@@ -534,8 +536,8 @@ def test_responses_stream_usage_from_incomplete_or_failed(
     """The recorded stream with its final event renamed (edited) to the other final event types."""
     interaction = recorded(RESPONSES_STREAM)[0]
     body = interaction.body.replace(b"response.completed", final_event.encode())
-    transport = serve(httpx2.Response(200, headers=interaction.headers, content=body))
-    client = make_client(http_client=httpx2.Client(transport=transport))
+    transport = serve(openai_httpx.Response(200, headers=interaction.headers, content=body))
+    client = make_client(http_client=openai_httpx.Client(transport=transport))
 
     events = list(client.responses.create(model="gpt-4.1-nano", input="story", stream=True))
 
