@@ -170,8 +170,13 @@ METHODS: Tuple[Method, ...] = tuple(
 #: The structured-output parsers `chat.completions.parse` / `responses.parse` run on the answer (module,
 #: function, the keyword that receives the answer): an answer they reject is still a billed call.
 PARSERS: Tuple[Tuple[str, str, str], ...] = (
+    # Each parser is patched where the resource module imported it, which moved across releases: the
+    # newest 3.x import them in `openai.lib.*_resources`, openai 2.x to early 3.x in the resource modules.
+    # Exactly one location of each exists in a given release; the others are skipped.
     ("openai.lib._chat_completion_resources", "_parse_chat_completion", "chat_completion"),
+    ("openai.resources.chat.completions.completions", "_parse_chat_completion", "chat_completion"),
     ("openai.lib._response_resources", "parse_response", "response"),
+    ("openai.resources.responses.responses", "parse_response", "response"),
 )
 
 _enabled = False

@@ -28,6 +28,9 @@ CHAT = "otel-python-contrib/openai/test_chat_completion_with_content.yaml"  # 12
 REPO = Path(__file__).resolve().parents[2]
 
 
+PARSER_LOCATIONS = {(module, name) for module, name, _ in openai_integration.PARSERS}
+
+
 def make_client(**options: Any) -> openai.OpenAI:
     return openai.OpenAI(api_key="sk-test", max_retries=0, **options)
 
@@ -39,7 +42,8 @@ def targets() -> Dict[Tuple[str, str], Tuple[Any, str]]:
         try:
             module = importlib.import_module(patch.module)
         except ModuleNotFoundError:
-            assert OPENAI < (3,), patch.module  # openai 2.x has no beta.responses: nothing to patch there
+            # openai 2.x has no beta.responses; a parser's other location (PARSERS) may be absent
+            assert OPENAI < (3,) or (patch.module, patch.path) in PARSER_LOCATIONS, patch.module
             continue
         *owner_path, name = patch.path.split(".")
         owner: Any = module
@@ -64,11 +68,15 @@ def test_uninstall_restores_every_patched_attribute_exactly(sink: ListSink) -> N
     function_keys = {
         (p.module, p.path) for p in openai_integration.PATCHES._patches if isinstance(p, FunctionPatch)
     }
-    # + APIResponse / AsyncAPIResponse parse and close, + the two structured-output parsers
-    assert len(function_keys) == len(openai_integration.METHODS) + 6
-    # What the installed client lacks (openai 2.x: beta.responses, responses.compact) is left alone.
+    # + APIResponse / AsyncAPIResponse parse and close, + two locations of each structured-output parser
+    assert len(function_keys) == len(openai_integration.METHODS) + 8
+    # What the installed client lacks (openai 2.x: beta.responses, responses.compact; each parser's
+    # location of other releases) is left alone.
     absent = {key for key in function_keys if before.get(key, MISSING) is MISSING}
-    assert not absent or OPENAI < (3,), absent
+    assert not absent - PARSER_LOCATIONS or OPENAI < (3,), absent
+    for argument in ("chat_completion", "response"):  # each parser is found in one of its locations
+        locations = {(m, n) for m, n, a in openai_integration.PARSERS if a == argument}
+        assert len(locations - absent) == 1, locations
     function_keys -= absent
 
     openai_integration.install()

@@ -27,6 +27,7 @@ from bearlumen.metering.event import billed_model, build_event
 from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall, TokenUsage
 from tests.support.cassettes import replay
+from tests.support.clienthttp import openai_httpx
 from tests.support.sinks import ListSink
 
 NOV_2026 = 1795000000.0  # 2026-11-18 11:06:40 UTC
@@ -57,9 +58,9 @@ def cost_of(call: LLMCall) -> Optional[Decimal]:
     return None if value is None else Decimal(value)
 
 
-def openai_client(transport: Optional[httpx2.MockTransport] = None, **options: Any) -> openai.OpenAI:
+def openai_client(transport: Optional[Any] = None, **options: Any) -> openai.OpenAI:
     if transport is not None:
-        options["http_client"] = httpx2.Client(transport=transport)
+        options["http_client"] = openai_httpx.Client(transport=transport)
     return openai.OpenAI(api_key="sk-test", max_retries=0, **options)
 
 
@@ -644,7 +645,7 @@ def test_azure_deployment_is_priced_as_the_model_it_serves(openai_calls: List[LL
         azure_endpoint="https://example-resource.openai.azure.com",
         azure_deployment="prod-chat",
         max_retries=0,
-        http_client=httpx2.Client(transport=serve(chat_json("gpt-4o-2024-08-06", usage))),
+        http_client=openai_httpx.Client(transport=serve(chat_json("gpt-4o-2024-08-06", usage))),
     )
     client.chat.completions.create(model="prod-chat", messages=MESSAGES)
     (call,) = openai_calls
