@@ -12,11 +12,9 @@ so a response that an integration already recorded is recorded once.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import weakref
 from decimal import Decimal
-from typing import Any, AsyncIterator, Dict, Iterator, Optional, TypeVar
+from typing import Any, Dict, Optional, TypeVar
 
 from bearlumen.metering.record import (
     USAGE_FROM_RESPONSE,
@@ -28,6 +26,10 @@ from bearlumen.metering.record import (
     emit,
 )
 from bearlumen.scopes import Attribution, current_attribution
+
+from ._detect import StreamState, describe
+from ._iterators import observe_async_iterator, observe_iterator
+from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
 
 logger = logging.getLogger("bearlumen")
 
@@ -122,8 +124,6 @@ def _record_manual(details: Dict[str, Any]) -> None:
 
 
 def _record_response(response: Any, details: Dict[str, Any]) -> None:
-    from ._detect import describe
-
     facts = describe(response)
     if facts is None:
         logger.warning("bearlumen: track() does not know a %s; nothing recorded", type(response).__name__)
@@ -162,96 +162,36 @@ def _is_stream(value: Any) -> bool:
     return hasattr(value, "__next__") or hasattr(value, "__anext__") or hasattr(value, "_iterator")
 
 
-class _Tracked:
-    """Ends a tracked stream once: emits what its items told (the observer of `_streams`, or of ours)."""
+class _Tracked(StreamObserver):
+    """Accumulates a tracked stream's items; when it ends (once, however), records its call."""
 
-    __slots__ = ("_attribution", "_details", "_ended", "_state")
+    __slots__ = ("_attribution", "_details", "_state")
 
     def __init__(self, details: Dict[str, Any]) -> None:
-        from ._detect import StreamState
-
+        super().__init__()
         self._details = details
         self._attribution = _attribution(details)  # the scope of the call, not of whoever ends the stream
         self._state = StreamState()
-        self._ended = False
 
     def on_item(self, item: Any) -> None:
         self._state.add(item)
 
-    def end(self, completed: bool) -> None:
-        if self._ended:
+    def on_end(self, completed: bool) -> None:
+        facts = self._state.facts
+        if facts is None:
+            logger.debug("bearlumen: a tracked stream ended with no call in it; nothing recorded")
             return
-        self._ended = True
-        try:
-            facts = self._state.facts
-            if facts is None:
-                logger.debug("bearlumen: a tracked stream ended with no call in it; nothing recorded")
-                return
-            final = self._state.complete or completed
-            _emit(
-                facts,
-                self._details,
-                USAGE_FROM_STREAM if final else USAGE_PARTIAL_STREAM,
-                True,
-                self._attribution,
-            )
-        except Exception:
-            logger.debug("bearlumen: finishing a tracked stream failed", exc_info=True)
+        final = self._state.complete or completed
+        source = USAGE_FROM_STREAM if final else USAGE_PARTIAL_STREAM
+        _emit(facts, self._details, source, True, self._attribution)
 
 
 def _track_stream(stream: Any, details: Dict[str, Any]) -> Any:
     tracked = _Tracked(details)
     if hasattr(stream, "_iterator"):  # an openai / anthropic Stream: watched in place, same object
-        from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
-
-        class Observer(StreamObserver):
-            __slots__ = ()
-
-            def on_item(self, item: Any) -> None:
-                tracked.on_item(item)
-
-            def on_end(self, completed: bool) -> None:
-                tracked.end(completed)
-
         is_async = hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__")
-        (observe_async_stream if is_async else observe_sync_stream)(stream, Observer())
+        (observe_async_stream if is_async else observe_sync_stream)(stream, tracked)
         return stream
     if hasattr(stream, "__anext__"):
-        wrapped: Any = _aiterate(stream, tracked)
-    else:
-        wrapped = _iterate(stream, tracked)
-    # A generator dropped unstarted never runs its `finally`: end the call when it is collected.
-    weakref.finalize(wrapped, tracked.end, False)
-    return wrapped
-
-
-def _observe(tracked: _Tracked, item: Any) -> None:
-    try:
-        tracked.on_item(item)
-    except Exception:
-        logger.debug("bearlumen: observing a tracked stream item failed", exc_info=True)
-
-
-def _iterate(source: Iterator[Any], tracked: _Tracked) -> Iterator[Any]:
-    completed = False
-    try:
-        for item in source:
-            _observe(tracked, item)
-            yield item
-        completed = True
-    finally:
-        tracked.end(completed)
-        close = getattr(source, "close", None)
-        if not completed and close is not None and inspect.isgenerator(source):
-            close()
-
-
-async def _aiterate(source: AsyncIterator[Any], tracked: _Tracked) -> AsyncIterator[Any]:
-    completed = False
-    try:
-        async for item in source:
-            _observe(tracked, item)
-            yield item
-        completed = True
-    finally:
-        tracked.end(completed)
+        return observe_async_iterator(stream, tracked)
+    return observe_iterator(stream, tracked)
