@@ -141,13 +141,14 @@ def _bedrock_converse(response: Any) -> Optional[Facts]:
 def _ollama(response: Any) -> Optional[Facts]:
     if get(response, "done") is not True and get(response, "embeddings") is None:
         return None
-    prompt, generated = get(response, "prompt_eval_count"), get(response, "eval_count")
-    if prompt is None and generated is None:
+    from .ollama import ollama_usage
+
+    usage = ollama_usage(response)
+    if usage is None:
         return None
     operation = "embed" if get(response, "embeddings") is not None else "chat"
     if operation == "chat" and get(response, "message") is None:
         operation = "generate"
-    usage = TokenUsage(input_tokens=_int(prompt), output_tokens=_int(generated))
     # Ollama responses carry no id: each report is its own call.
     return Facts("ollama", operation, _text(get(response, "model")), None, usage)
 
