@@ -122,7 +122,7 @@ def _gemini(response: Any) -> Optional[Facts]:
     )
 
 
-def _bedrock_converse(response: Any) -> Optional[Facts]:
+def converse_facts(response: Any) -> Optional[Facts]:
     usage = get(response, "usage")
     if not isinstance(usage, dict) or "inputTokens" not in usage:
         return None
@@ -200,7 +200,7 @@ READERS: List[Callable[[Any], Optional[Facts]]] = [
     _openai_responses,
     _anthropic,
     _gemini,
-    _bedrock_converse,
+    converse_facts,
     _ollama,
     _openai_chat,
 ]
@@ -246,7 +246,7 @@ class StreamState:
             return
         metadata = get(item, "metadata")  # a Bedrock converse_stream event
         if isinstance(metadata, dict) and "usage" in metadata:
-            self._take(_bedrock_converse(metadata), final=True)
+            self._take(converse_facts(metadata), final=True)
             return
         self._take(describe(item), final=get(item, "done") is True)
 
