@@ -5,8 +5,9 @@
     bearlumen.flush()                           # block until everything so far is delivered
     bearlumen.uninstrument()                    # restore the libraries exactly
 
-It patches whichever of openai / anthropic / langchain-core / google-genai is installed (also when imported
-later), and starts the exporter that delivers events in the background. Calling it twice changes nothing.
+It patches whichever of the libraries in INTEGRATIONS is installed (openai, anthropic, langchain-core,
+google-genai, ollama, mistralai, botocore; also when imported later), and starts the exporter that
+delivers events in the background. Calling it twice changes nothing.
 """
 
 from __future__ import annotations
