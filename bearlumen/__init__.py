@@ -36,6 +36,7 @@ from bearlumen.types import (
 if TYPE_CHECKING:
     from bearlumen._client import AsyncClient, Client
     from bearlumen._instrument import flush, instrument, stats, uninstrument
+    from bearlumen._track import track
     from bearlumen.scopes import (
         agent,
         attributes,
@@ -54,6 +55,7 @@ _LAZY = {
     "uninstrument": "bearlumen._instrument",
     "flush": "bearlumen._instrument",
     "stats": "bearlumen._instrument",
+    "track": "bearlumen._track",
     "workflow": "bearlumen.scopes",
     "agent": "bearlumen.scopes",
     "end_user": "bearlumen.scopes",
@@ -102,6 +104,7 @@ __all__ = [
     "propagate",
     "stats",
     "subscription",
+    "track",
     "uninstrument",
     "workflow",
 ]

@@ -5,8 +5,9 @@
     bearlumen.flush()                           # block until everything so far is delivered
     bearlumen.uninstrument()                    # restore the libraries exactly
 
-It patches whichever of openai / anthropic / langchain-core is installed (also when imported later),
-and starts the exporter that delivers events in the background. Calling it twice changes nothing.
+It patches whichever of the libraries in INTEGRATIONS is installed (openai, anthropic, langchain-core,
+google-genai, ollama, mistralai, botocore; also when imported later), and starts the exporter that
+delivers events in the background. Calling it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ logger = logging.getLogger("bearlumen")
 
 # Each integration module offers install() and uninstall(), both idempotent, and imports its library
 # only when the application does (post-import hooks).
-INTEGRATIONS = ("openai", "anthropic", "langchain")
+INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock")
 
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
@@ -51,7 +52,8 @@ def instrument(
 
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
-    integrations: which of "openai", "anthropic", "langchain" to patch (default: all installed).
+    integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
+        "mistral", "bedrock" to patch (default: all installed).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.

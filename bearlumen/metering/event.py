@@ -10,11 +10,13 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, Optional
 
-from bearlumen.metering.pricing import PriceBook
+from bearlumen.metering.pricing import Price, PriceBook
 from bearlumen.metering.record import LLMCall
 
 EVENT_TYPE = "token_usage"
 METRIC_NAME = "llm_tokens"
+# The pricing status of a cost the caller stated (bearlumen.track(..., cost_usd=...)).
+PRICED_BY_CALLER = "caller_price"
 
 # Providers that answer with the same response ids: an Azure or Bedrock response id is still the
 # vendor's, and a LangChain callback reports the vendor's id too.
@@ -44,7 +46,10 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
         facts["api_url"] = call.api_url
     # Only the facts a call has are passed: a price book of another shape (the exporter's fallback) still
     # prices the common call.
-    price = prices.price(call.provider, model, call.usage, call.timestamp, **facts)
+    if call.cost_usd is not None:
+        price = Price(call.cost_usd, PRICED_BY_CALLER, "caller", model)
+    else:
+        price = prices.price(call.provider, model, call.usage, call.timestamp, **facts)
     metadata: Dict[str, Any] = dict(call.attribution.metadata)
     metadata.update(call.extra)
     metadata.update(

@@ -11,6 +11,7 @@ import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from typing_extensions import Protocol
@@ -147,6 +148,8 @@ class LLMCall:
     tier: Optional[str] = None
     # The API base URL of an OpenAI-compatible host, from which the price list is recognised.
     api_url: Optional[str] = None
+    # A cost the caller states (`bearlumen.track(..., cost_usd=...)`): recorded as given, never re-priced.
+    cost_usd: Optional[Decimal] = None
 
 
 class Sink(Protocol):
