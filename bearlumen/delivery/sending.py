@@ -6,12 +6,13 @@ holds the state). Rules (docs/api.md, README "Delivery"):
 - 200: acknowledged (each event recorded or a duplicate of an earlier attempt): rows deleted.
 - Network errors, timeouts, 408, 429, 5xx: the same rows are sent again with the same keys after a
   backoff (or the Retry-After asked for). Nothing is given up while the process lives.
-- A batch answered 5xx again and again may hold one event the service cannot take (a server bug such
-  as an overflow). The batch is split in halves, the pieces that go through are delivered, and the one
-  that keeps failing is narrowed down until it is alone. That event is *quarantined* (kept in the
-  spool's quarantine, counted, warned about; ``bearlumen spool list / retry / drop``) only once it
-  failed ``QUARANTINE_AFTER`` times while other events were acknowledged in the same delivery: during
-  an outage (everything fails) nothing is split further than once, and nothing is quarantined.
+- A batch answered 500 (any 5xx but the transient 502, 503 and 504) again and again may hold one event
+  the service cannot take (a server bug such as an overflow). The batch is split in halves, the pieces
+  that go through are delivered, and the one that keeps failing is narrowed down until it is alone.
+  That event is *quarantined* (kept in the spool's quarantine, counted, warned about; ``bearlumen spool
+  list / retry / drop``) only once it failed ``QUARANTINE_AFTER`` times while other events were
+  acknowledged in the same delivery: during an outage (everything fails) nothing is split further than
+  once, and nothing is quarantined.
 - While a piece keeps failing, the rows queued behind it are pulled in and sent meanwhile (once per
   acknowledgement), so one bad event never holds up the others.
 - 400 ``invalid_batch``: the events the service names are quarantined, except those it names for a
@@ -37,6 +38,10 @@ logger = logging.getLogger("bearlumen")
 SPLIT = object()
 SPLIT_AFTER = 2  # consecutive server errors of one batch before it is split in halves
 QUARANTINE_AFTER = 3  # consecutive server errors of one event (alone) before it is quarantined
+# Answers that say the service (or a proxy in front of it) is busy or away, not that an event is bad: a
+# 503 `unavailable` (database locked under load), 502 and 504 from a gateway. They are retried as they
+# are, never narrowed down to one event nor quarantined, however often one event meets them.
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
 # A 400 that is about the events themselves carries one of the service's codes (docs/api.md). A 400/413
 # without such a code (a proxy, a load balancer) says nothing about the events: they are kept, retried.
 INVALID_CODES = frozenset(
@@ -233,7 +238,7 @@ class Sending:
                     "is retried (check the API key and base URL)",
                     exc,
                 )
-            if status is not None and status >= 500:
+            if status is not None and status >= 500 and status not in TRANSIENT_STATUSES:
                 return ServerFault(
                     self._backoff.next_delay(getattr(exc, "retry_after", None)), status, str(exc)
                 )

@@ -39,8 +39,11 @@ def test_with_pool_map_then_terminate_delivers_every_worker_call(tenant: Any, tm
     cfg = config(tenant, str(tmp_path / "spool.db"), mode="pool", tasks=6, workers=2, options=IN_MEMORY)
     lines = run_producer(cfg)
     assert any("worker_pids" in line for line in lines)
-    assert spool_pending(cfg["spool"]) == 0
-    assert_exactly(tenant.client, ids(cfg["prefix"], 6))
+    assert spool_pending(cfg["spool"]) == 0, lines
+    try:
+        assert_exactly(tenant.client, ids(cfg["prefix"], 6))
+    except AssertionError as failure:  # each process's stats say where the missing calls went
+        raise AssertionError(f"{failure}\nproducer stats: {lines}") from None
 
 
 def test_sigterm_with_the_default_action_spools_then_dies_by_sigterm(tenant: Any, tmp_path: Path) -> None:

@@ -117,6 +117,35 @@ def test_one_event_answered_5xx_is_isolated_quarantined_and_resent(tenant: Any, 
     assert "0 event(s) queued, 0 quarantined" in listing.output
 
 
+@pytest.mark.parametrize("status", ["502", "503", "504"])
+def test_one_event_meeting_a_busy_service_is_never_quarantined(
+    tenant: Any, instrument: Any, status: str
+) -> None:
+    """503 `unavailable` (a locked database under load), 502/504 from a gateway: about the service, never
+    about the event. Even when one event meets them again and again while the others get through, it
+    waits and is delivered once the service answers, with nothing quarantined."""
+    prefix = new_prefix()
+    poison = f'"{prefix}-3"'.encode()
+    busy = {"left": 40}
+
+    def answer(seen: SeenRequest) -> str:
+        if poison in seen.body and busy["left"] > 0:
+            busy["left"] -= 1
+            return status
+        return "pass"
+
+    with FaultProxy(tenant.service.base_url, default=answer) as proxy:
+        instrument(tenant.key, proxy.url)
+        for i in range(12):
+            emit(llm_call(prefix, i))
+        result = bearlumen.flush(90)
+        assert busy["left"] == 0  # it did meet every one of them
+        assert result is True, result
+        stats = bearlumen.stats()
+        assert (stats["quarantined"], stats["quarantine"], stats["pending"]) == (0, 0, 0)
+    assert_exactly(tenant.client, ids(prefix, 12))
+
+
 def test_quarantined_event_can_be_dropped_on_purpose(tenant: Any, instrument: Any) -> None:
     prefix = new_prefix()
     spool = instrument(tenant.key, tenant.service.base_url)
