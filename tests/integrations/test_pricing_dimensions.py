@@ -516,7 +516,20 @@ def test_chat_parse_validation_error_is_recorded_and_reraised(openai_calls: List
 
 def test_chat_parse_raises_the_very_same_exception(integration: Callable[[str], Any], sink: ListSink) -> None:
     # The exception object the SDK's parser raised is the one the caller gets.
-    import openai.lib._chat_completion_resources as resources
+    import importlib
+
+    from bearlumen.integrations.openai import PARSERS
+
+    resources = None  # the module this openai release imported the parser into (PARSERS lists them)
+    for module_name, name, argument in PARSERS:
+        if argument == "chat_completion":
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                continue
+            if name in vars(module):
+                resources = module
+    assert resources is not None
 
     raised_inside: List[BaseException] = []
     integration("openai")

@@ -1,8 +1,8 @@
 """The LangChain callback metering alone (no provider patch) passes the same billed dimensions.
 
 The response is BUILT to OpenAI's documented chat completion schema and served by an in-process
-`httpx2.MockTransport` to the real `openai` client inside the real `ChatOpenAI`. Expected costs are
-computed by hand from OpenAI's published per-million prices.
+`MockTransport` (of httpx2 or httpx, as the client uses) to the real `openai` client inside the real
+`ChatOpenAI`. Expected costs are computed by hand from OpenAI's published per-million prices.
 """
 
 from __future__ import annotations
@@ -11,20 +11,23 @@ import dataclasses
 from decimal import Decimal
 from typing import Any, List
 
-import httpx2
 from bearlumen.integrations import langchain as lc
 from langchain_openai import ChatOpenAI
 
 from bearlumen.metering.event import build_event
 from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall, TokenUsage
+from tests.support.clienthttp import openai_httpx
 
 NOV_2026 = 1795000000.0
 M = Decimal(1_000_000)
 
 
-def served(body: Any) -> httpx2.Client:
-    return httpx2.Client(transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json=body)))
+def served(body: Any) -> Any:
+    """An http_client of the library the installed openai runs on (httpx2 for 3.x, httpx for 2.x)."""
+    return openai_httpx.Client(
+        transport=openai_httpx.MockTransport(lambda request: openai_httpx.Response(200, json=body))
+    )
 
 
 def completion(model: str, usage: Any, **fields: Any) -> Any:
