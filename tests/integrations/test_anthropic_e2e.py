@@ -22,6 +22,7 @@ import pytest
 
 import bearlumen
 from tests.support.cassettes import replay
+from tests.support.metered import metered
 
 MESSAGES: List[Any] = [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
 
@@ -29,14 +30,8 @@ MESSAGES: List[Any] = [{"role": "user", "content": "Tell me a joke about OpenTel
 @pytest.fixture
 def reader(deployment: Tuple[str, str]) -> Iterator[bearlumen.Client]:
     """`instrument()` on (anthropic only, no spool), and a client to read what the service recorded."""
-    base_url, key = deployment
-    bearlumen.instrument(api_key=key, base_url=base_url, integrations=["anthropic"], spool=False)
-    client = bearlumen.Client(api_key=key, base_url=base_url)
-    try:
+    with metered(deployment, "anthropic") as client:
         yield client
-    finally:
-        bearlumen.uninstrument()
-        client.close()
 
 
 def recorded_events(reader: bearlumen.Client) -> Dict[Optional[str], Dict[str, Any]]:

@@ -23,6 +23,7 @@ from bearlumen.metering.event import build_event
 from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall
 from tests.support.cassettes import replay
+from tests.support.metered import metered
 from tests.support.sinks import ListSink
 
 PRICE_BOOK = PriceBook()
@@ -234,14 +235,8 @@ def test_uninstall_restores_the_very_methods(integration: Callable[[str], Any]) 
 
 @pytest.fixture
 def instrumented(deployment: Tuple[str, str]) -> Iterator[bearlumen.Client]:
-    base_url, key = deployment
-    bearlumen.instrument(api_key=key, base_url=base_url, integrations=["gemini"], spool=False)
-    reader = bearlumen.Client(api_key=key, base_url=base_url)
-    try:
+    with metered(deployment, "gemini") as reader:
         yield reader
-    finally:
-        bearlumen.uninstrument()
-        reader.close()
 
 
 def test_instrumented_gemini_calls_land_in_the_service(instrumented: bearlumen.Client) -> None:

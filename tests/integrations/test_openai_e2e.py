@@ -19,20 +19,15 @@ import pytest
 
 import bearlumen
 from tests.support.cassettes import replay
+from tests.support.metered import metered
 
 MESSAGES: Any = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
 
 
 @pytest.fixture
 def instrumented(deployment: tuple[str, str]) -> Iterator[bearlumen.Client]:
-    base_url, key = deployment
-    bearlumen.instrument(api_key=key, base_url=base_url, integrations=["openai"], spool=False)
-    reader = bearlumen.Client(api_key=key, base_url=base_url)
-    try:
+    with metered(deployment, "openai") as reader:
         yield reader
-    finally:
-        bearlumen.uninstrument()
-        reader.close()
 
 
 def events_of(reader: bearlumen.Client) -> List[Dict[str, Any]]:
