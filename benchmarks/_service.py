@@ -27,10 +27,13 @@ MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-haiku-4-5", "gem
 
 
 @contextmanager
-def running_service(backend: str, rate_limit: Optional[float] = None) -> Iterator[ServiceHandle]:
-    """A fresh ``bearlumen serve`` process on a fresh SQLite file or PostgreSQL database."""
+def running_service(
+    backend: str, rate_limit: Optional[float] = None, args: Optional[List[str]] = None
+) -> Iterator[ServiceHandle]:
+    """A fresh ``bearlumen serve`` process on a fresh SQLite file or PostgreSQL database (``args``: more
+    ``bearlumen serve`` options, e.g. ``["--workers", "2"]``)."""
     pg_url = new_postgres_database() if backend == "postgresql" else None
-    handle = start_service(pg_url, rate_limit=rate_limit)
+    handle = start_service(pg_url, rate_limit=rate_limit, args=args)
     try:
         yield handle
     finally:

@@ -306,3 +306,41 @@ def test_two_workers_serve_one_database(backend: str, tmp_path: Path, request: p
         assert all(not Path(f"/proc/{p}").exists() for p in workers)
     finally:
         handle.close()
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_deployment_files_name_real_options_and_every_replica() -> None:
+    """deploy/ is not run by the tests (no image downloads): check it names options and hosts that exist."""
+    import json
+    import re
+
+    import click
+    import yaml
+
+    from bearlumen.cli import serve
+
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    replicas = sorted(name for name, spec in services.items() if "build" in spec)
+    assert len(replicas) == 3
+    entrypoint = next(
+        json.loads(line.split(" ", 1)[1])
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("ENTRYPOINT")
+    )
+    assert entrypoint[:2] == ["bearlumen", "serve"]
+    envvars = {p.envvar for p in serve.params if isinstance(p, click.Option) and p.envvar}
+    for name in replicas:
+        spec = services[name]
+        serve.make_context("serve", [*entrypoint[2:], *spec["command"]])  # raises on an unknown option
+        assert set(spec["environment"]) <= envvars
+        url = spec["environment"]["BEARLUMEN_DATABASE_URL"]
+        assert re.fullmatch(r"postgresql://bearlumen:[^@]+@postgres:5432/bearlumen", url)
+        assert spec["depends_on"]["postgres"]["condition"] == "service_healthy"
+    caddy = (DEPLOY / "Caddyfile").read_text()
+    upstreams = re.search(r"reverse_proxy ([^{]+)\{", caddy)
+    assert upstreams is not None
+    assert sorted(upstreams.group(1).split()) == [f"{name}:8787" for name in replicas]
+    assert "health_uri /readyz" in caddy
