@@ -133,8 +133,8 @@ def main() -> None:
         "random idempotency keys)\n"
     )
     print(
-        "| backend | workers | events | seconds | events/s | batch p50 ms | batch p95 ms | server CPU ms/batch "
-        "| duplicate resend events/s |"
+        "| backend | workers | events | seconds | events/s | batch p50 ms | batch p95 ms "
+        "| server CPU ms/batch | duplicate resend events/s |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
