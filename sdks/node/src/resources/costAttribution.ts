@@ -9,12 +9,12 @@ function range(params: DateRange) {
 
 export class CostAttribution extends APIResource {
   /** Cost per agent (`start <= timestamp < end`), most expensive first; unpriced items last. */
-  byAgent(params: DateRange, options?: RequestOptions): Promise<CostBreakdownResponse> {
+  async byAgent(params: DateRange, options?: RequestOptions): Promise<CostBreakdownResponse> {
     return this.http.request({ method: "GET", path: "/v1/cost_attribution/by_agent", query: range(params) }, options);
   }
 
   /** Cost per workflow, as `byAgent`. */
-  byWorkflow(params: DateRange, options?: RequestOptions): Promise<CostBreakdownResponse> {
+  async byWorkflow(params: DateRange, options?: RequestOptions): Promise<CostBreakdownResponse> {
     return this.http.request(
       { method: "GET", path: "/v1/cost_attribution/by_workflow", query: range(params) },
       options,
@@ -22,12 +22,12 @@ export class CostAttribution extends APIResource {
   }
 
   /** The distinct agent ids with events in the range, sorted. */
-  listAgents(params: DateRange, options?: RequestOptions): Promise<AttributionValuesResponse> {
+  async listAgents(params: DateRange, options?: RequestOptions): Promise<AttributionValuesResponse> {
     return this.http.request({ method: "GET", path: "/v1/cost_attribution/agents", query: range(params) }, options);
   }
 
   /** The distinct workflow ids with events in the range, sorted. */
-  listWorkflows(params: DateRange, options?: RequestOptions): Promise<AttributionValuesResponse> {
+  async listWorkflows(params: DateRange, options?: RequestOptions): Promise<AttributionValuesResponse> {
     return this.http.request(
       { method: "GET", path: "/v1/cost_attribution/workflows", query: range(params) },
       options,

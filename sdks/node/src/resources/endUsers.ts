@@ -14,7 +14,7 @@ export class EndUsers extends APIResource {
    * Create an end user; `externalId` is your id for them, unique in your tenant.
    * Throws DuplicateCustomerError if the external id is taken, InvalidEmailError for a bad email.
    */
-  create(params: EndUserCreateParams, options?: RequestOptions): Promise<EndUserResponse> {
+  async create(params: EndUserCreateParams, options?: RequestOptions): Promise<EndUserResponse> {
     checkEmail(params.email);
     const body = present({
       external_id: params.externalId,
@@ -27,12 +27,12 @@ export class EndUsers extends APIResource {
   }
 
   /** Fetch one end user by id (`eu_...`). */
-  retrieve(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
+  async retrieve(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
     return this.http.request({ method: "GET", path: path("/v1/end_users/{}", endUserId) }, options);
   }
 
   /** Change the given fields only (`email: null` clears the email; `metadata` replaces it). */
-  update(endUserId: string, params: EndUserUpdateParams, options?: RequestOptions): Promise<EndUserResponse> {
+  async update(endUserId: string, params: EndUserUpdateParams, options?: RequestOptions): Promise<EndUserResponse> {
     checkEmail(params.email);
     const body = defined({
       external_id: params.externalId,
@@ -44,18 +44,18 @@ export class EndUsers extends APIResource {
   }
 
   /** List end users, oldest first; `status` is `"ACTIVE"` or `"DEACTIVATED"`. */
-  list(params: EndUserListParams = {}, options?: RequestOptions): Promise<EndUserListResponse> {
+  async list(params: EndUserListParams = {}, options?: RequestOptions): Promise<EndUserListResponse> {
     const query = { status: params.status, limit: params.limit, offset: params.offset };
     return this.http.request({ method: "GET", path: "/v1/end_users", query }, options);
   }
 
   /** Soft-delete an end user (usage history is kept; idempotent). */
-  deactivate(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
+  async deactivate(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
     return this.http.request({ method: "POST", path: path("/v1/end_users/{}/deactivate", endUserId) }, options);
   }
 
   /** Restore a deactivated end user. */
-  reactivate(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
+  async reactivate(endUserId: string, options?: RequestOptions): Promise<EndUserResponse> {
     return this.http.request({ method: "POST", path: path("/v1/end_users/{}/reactivate", endUserId) }, options);
   }
 }

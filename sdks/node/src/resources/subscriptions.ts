@@ -14,7 +14,7 @@ export class Subscriptions extends APIResource {
    * Create a subscription. Not repeated after a timeout or a dropped connection (it could create a second
    * subscription): such a failure throws NetworkError; check with `list` before creating it again.
    */
-  create(params: SubscriptionCreateParams, options?: RequestOptions): Promise<SubscriptionResponse> {
+  async create(params: SubscriptionCreateParams, options?: RequestOptions): Promise<SubscriptionResponse> {
     const body = present({
       organization_id: params.organizationId,
       plan_id: params.planId,
@@ -31,12 +31,12 @@ export class Subscriptions extends APIResource {
   }
 
   /** Fetch one subscription by id (`sub_...`). */
-  retrieve(subscriptionId: string, options?: RequestOptions): Promise<SubscriptionResponse> {
+  async retrieve(subscriptionId: string, options?: RequestOptions): Promise<SubscriptionResponse> {
     return this.http.request({ method: "GET", path: path("/v1/subscriptions/{}", subscriptionId) }, options);
   }
 
   /** Change the given fields only (`endDate: null` clears it; `metadata` replaces it). */
-  update(
+  async update(
     subscriptionId: string,
     params: SubscriptionUpdateParams,
     options?: RequestOptions,
@@ -56,7 +56,7 @@ export class Subscriptions extends APIResource {
   }
 
   /** Cancel a subscription (status CANCELED, `canceledAt` set; idempotent). */
-  cancel(subscriptionId: string, options?: RequestOptions): Promise<SubscriptionResponse> {
+  async cancel(subscriptionId: string, options?: RequestOptions): Promise<SubscriptionResponse> {
     return this.http.request(
       { method: "POST", path: path("/v1/subscriptions/{}/cancel", subscriptionId) },
       options,
@@ -64,7 +64,7 @@ export class Subscriptions extends APIResource {
   }
 
   /** List subscriptions, optionally of one organization or status. */
-  list(params: SubscriptionListParams = {}, options?: RequestOptions): Promise<SubscriptionListResponse> {
+  async list(params: SubscriptionListParams = {}, options?: RequestOptions): Promise<SubscriptionListResponse> {
     const query = {
       organization_id: params.organizationId,
       status: params.status,

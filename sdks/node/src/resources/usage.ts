@@ -74,19 +74,19 @@ export class Usage extends APIResource {
   }
 
   /** Usage events matching the filters (`startDate <= timestamp < endDate`), by timestamp. */
-  query(params: UsageQueryParams = {}, options?: RequestOptions): Promise<UsageEventListResponse> {
+  async query(params: UsageQueryParams = {}, options?: RequestOptions): Promise<UsageEventListResponse> {
     const query = { ...filters(params), limit: params.limit, offset: params.offset };
     return this.http.request({ method: "GET", path: "/v1/usage/events", query }, options);
   }
 
   /** Totals per metric (or per `groupBy`: agent_id, workflow_id, model, end_user_id, day, ...). */
-  aggregation(params: UsageAggregationParams = {}, options?: RequestOptions): Promise<UsageAggregationResponse> {
+  async aggregation(params: UsageAggregationParams = {}, options?: RequestOptions): Promise<UsageAggregationResponse> {
     const query = { ...filters(params), group_by: params.groupBy };
     return this.http.request({ method: "GET", path: "/v1/usage/aggregation", query }, options);
   }
 
   /** Event count, quantity and cost over the filters, with a line per metric. */
-  summary(params: UsageFilters = {}, options?: RequestOptions): Promise<UsageSummaryResponse> {
+  async summary(params: UsageFilters = {}, options?: RequestOptions): Promise<UsageSummaryResponse> {
     return this.http.request({ method: "GET", path: "/v1/usage/summary", query: filters(params) }, options);
   }
 }
