@@ -1,0 +1,238 @@
+// track() on responses and streams of the real openai / anthropic Node SDKs, fed the recorded provider answers
+// (tests/cassettes), recorded through the background queue into a real `bearlumen serve`: exact tokens.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { after, before, test } from "node:test";
+
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
+
+import sdk from "./support/sdk.mjs";
+import { replayFetch } from "./support/cassettes.mjs";
+import { startService } from "./support/service.mjs";
+
+const { BearLumen } = sdk;
+
+let service;
+let bearlumen;
+const problems = [];
+
+before(async () => {
+  service = await startService();
+  bearlumen = new BearLumen({
+    apiKey: service.apiKey,
+    baseUrl: service.baseUrl,
+    onError: (error, context) => problems.push({ error, context }),
+  });
+});
+
+after(async () => {
+  await bearlumen?.shutdown();
+  await service?.stop();
+});
+
+const openai = (cassette) => new OpenAI({ apiKey: "test", maxRetries: 0, fetch: replayFetch(cassette) });
+const anthropic = (cassette) => new Anthropic({ apiKey: "test", maxRetries: 0, fetch: replayFetch(cassette) });
+const messages = [{ role: "user", content: "Say this is a test" }];
+
+/** The events stored for a workflow, oldest first, after the queue is flushed. */
+async function stored(workflowId) {
+  const flushed = await bearlumen.flush();
+  assert.equal(flushed.complete, true);
+  return (await bearlumen.usage.query({ workflowId })).events;
+}
+
+function buckets(event) {
+  const m = event.metadata;
+  return {
+    input: m.input_tokens,
+    cacheRead: m.cache_read_tokens,
+    cacheWrite: m.cache_write_tokens,
+    cacheWrite1h: m.cache_write_1h_tokens,
+    output: m.output_tokens,
+    reasoning: m.reasoning_tokens,
+    total: m.total_tokens,
+  };
+}
+
+const zero = { cacheRead: 0, cacheWrite: 0, cacheWrite1h: 0, reasoning: 0 };
+
+test("openai chat.completions: exact tokens, unpriced (never 0), the response returned as is", async () => {
+  const response = await openai("otel-python-contrib/openai/test_chat_completion_with_content.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+  });
+  assert.equal(bearlumen.track(response, { workflowId: "chat", agentId: "bot" }), response);
+  const [event] = await stored("chat");
+  assert.equal(event.quantity, 17);
+  assert.deepEqual(buckets(event), { ...zero, input: 12, output: 5, total: 17 });
+  assert.equal(event.eventType, "token_usage");
+  assert.equal(event.metricName, "llm_tokens");
+  assert.equal(event.agentId, "bot");
+  assert.equal(event.providerCostUsd, null);
+  assert.equal(event.metadata.pricing_status, "unpriced");
+  assert.equal(event.metadata.provider, "openai");
+  assert.equal(event.metadata.operation, "chat.completions");
+  assert.equal(event.metadata.model, "gpt-4o-mini-2024-07-18");
+  assert.equal(event.metadata.response_id, response.id);
+  assert.equal(event.metadata.streamed, false);
+  assert.equal(event.metadata.usage_source, "response");
+  const digest = createHash("sha256").update(`openai:${response.id}`).digest("hex").slice(0, 40);
+  assert.equal(event.idempotencyKey, `llm_${digest}`);
+});
+
+test("the idempotency key is the Python SDK's for the same response: tracked twice, stored once", async () => {
+  const response = await openai("otel-python-contrib/openai/test_async_chat_completion_with_content.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+  });
+  bearlumen.track(response, { workflowId: "twice" });
+  bearlumen.track(response, { workflowId: "twice" });
+  const events = await stored("twice");
+  assert.equal(events.length, 1);
+  const python = spawnSync(
+    service.python,
+    [
+      "-c",
+      "import sys; from bearlumen.metering.event import idempotency_key; from bearlumen.metering.record import LLMCall;" +
+        "print(idempotency_key(LLMCall(integration='openai', provider='openai', operation='chat.completions'," +
+        " model_requested=None, model=None, usage=None, response_id=sys.argv[1])))",
+      response.id,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(python.status, 0, python.stderr);
+  assert.equal(events[0].idempotencyKey, python.stdout.trim());
+});
+
+test("openai cached prompt tokens: uncached input and cache reads in their own buckets", async () => {
+  const client = openai("openinference/openai/test_cached_tokens.yaml");
+  for (let i = 0; i < 2; i++) {
+    bearlumen.track(await client.chat.completions.create({ model: "gpt-4o-mini", messages }), { workflowId: "cached" });
+  }
+  const events = await stored("cached");
+  assert.deepEqual(events.map(buckets).sort((a, b) => a.total - b.total), [
+    { ...zero, input: 1370, output: 22, total: 1392 },
+    { ...zero, input: 90, cacheRead: 1280, output: 155, total: 1525 },
+  ]);
+});
+
+test("openai chat stream with include_usage: the caller sees every chunk; recorded at the end", async () => {
+  const cassette = "otel-python-contrib/openai/test_chat_completion_streaming.yaml";
+  const request = { model: "gpt-4", messages, stream: true, stream_options: { include_usage: true } };
+  const plain = [];
+  for await (const chunk of await openai(cassette).chat.completions.create(request)) plain.push(chunk);
+
+  const stream = await openai(cassette).chat.completions.create(request);
+  const tracked = bearlumen.track(stream, { workflowId: "chat-stream" });
+  assert.ok(tracked instanceof stream.constructor, "the stream keeps its class");
+  assert.equal(typeof tracked.toReadableStream, "function");
+  assert.equal(tracked.controller, stream.controller);
+  const seen = [];
+  for await (const chunk of tracked) seen.push(chunk);
+  assert.deepEqual(seen, plain);
+  const [event] = await stored("chat-stream");
+  assert.deepEqual(buckets(event), { ...zero, input: 12, output: 5, total: 17 });
+  assert.equal(event.metadata.model, "gpt-4-0613");
+  assert.equal(event.metadata.streamed, true);
+  assert.equal(event.metadata.usage_source, "stream");
+});
+
+test("a stream left early is recorded once, as stream_partial", async () => {
+  const stream = await openai("otel-python-contrib/openai/test_chat_completion_multiple_choices_streaming.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+    stream: true,
+  });
+  let n = 0;
+  for await (const _chunk of bearlumen.track(stream, { workflowId: "partial" })) {
+    if (++n === 2) break;
+  }
+  const [event, ...more] = await stored("partial");
+  assert.equal(more.length, 0);
+  assert.equal(event.metadata.usage_source, "unavailable"); // no usage chunk was reached
+  assert.equal(event.quantity, 0);
+  assert.equal(event.metadata.streamed, true);
+});
+
+test("openai responses, plain and streamed, and reasoning tokens", async () => {
+  const response = await openai("otel-python-contrib/openai/test_responses_create_basic[content_mode0].yaml").responses.create({
+    model: "gpt-4o-mini",
+    input: "Say this is a test",
+  });
+  bearlumen.track(response, { workflowId: "responses" });
+  const stream = await openai("otel-python-contrib/openai/test_responses_create_streaming[content_mode0].yaml").responses.create({
+    model: "gpt-4o-mini",
+    input: "Say this is a test",
+    stream: true,
+  });
+  let events = 0;
+  for await (const _event of bearlumen.track(stream, { workflowId: "responses-stream" })) events++;
+  assert.ok(events > 3);
+  const reasoning = await openai(
+    "otel-python-contrib/openai/test_responses_create_reports_reasoning_tokens[content_mode0].yaml",
+  ).responses.create({ model: "gpt-5.4", input: "think" });
+  bearlumen.track(reasoning, { workflowId: "responses-reasoning" });
+
+  const [plain] = await stored("responses");
+  assert.deepEqual(buckets(plain), { ...zero, input: 22, output: 6, total: 28 });
+  assert.equal(plain.metadata.operation, "responses");
+  const [streamed] = await stored("responses-stream");
+  assert.deepEqual(buckets(streamed), { ...zero, input: 22, output: 6, total: 28 });
+  assert.equal(streamed.metadata.usage_source, "stream");
+  const [thought] = await stored("responses-reasoning");
+  assert.deepEqual(buckets(thought), { ...zero, input: 44, output: 288, reasoning: 9, total: 332 });
+});
+
+test("anthropic messages: cache writes and cache reads", async () => {
+  const client = anthropic("openinference/anthropic/test_anthropic_instrumentation_messages_token_counts.yaml");
+  for (let i = 0; i < 2; i++) {
+    const message = await client.messages.create({ model: "claude-3-7-sonnet-20250219", max_tokens: 1024, messages });
+    assert.equal(bearlumen.track(message, { workflowId: "anthropic" }), message);
+  }
+  const events = await stored("anthropic");
+  assert.deepEqual(events.map(buckets).sort((a, b) => a.output - b.output), [
+    { ...zero, input: 21, cacheWrite: 1733, output: 561, total: 21 + 1733 + 561 },
+    { ...zero, input: 21, cacheRead: 1733, output: 568, total: 21 + 1733 + 568 },
+  ]);
+  assert.equal(events[0].metadata.provider, "anthropic");
+  assert.equal(events[0].metadata.operation, "messages");
+  assert.equal(events[0].metadata.model, "claude-3-7-sonnet-20250219");
+});
+
+test("anthropic stream: message_start and the cumulative message_delta merged", async () => {
+  const client = anthropic("openllmetry/anthropic/test_anthropic_prompt_caching_stream_legacy.yaml");
+  for (let i = 0; i < 2; i++) {
+    const stream = await client.messages.create({ model: "claude-3-5-sonnet-20240620", max_tokens: 1024, messages, stream: true });
+    const types = [];
+    for await (const event of bearlumen.track(stream, { workflowId: "anthropic-stream" })) types.push(event.type);
+    assert.equal(types[0], "message_start");
+    assert.equal(types.at(-1), "message_stop");
+  }
+  const events = await stored("anthropic-stream");
+  assert.deepEqual(events.map(buckets).sort((a, b) => a.output - b.output), [
+    { ...zero, input: 4, cacheWrite: 1165, output: 201, total: 4 + 1165 + 201 },
+    { ...zero, input: 4, cacheRead: 1165, output: 221, total: 4 + 1165 + 221 },
+  ]);
+  assert.ok(events.every((e) => e.metadata.usage_source === "stream"));
+});
+
+test("a known cost is recorded as given; an unknown shape is reported, never thrown", async () => {
+  const response = await openai("otel-python-contrib/openai/test_chat_completion_with_content.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+  });
+  bearlumen.track({ ...response, id: "chatcmpl-costed" }, { workflowId: "costed", costUsd: "0.000123456789" });
+  const [event] = await stored("costed");
+  assert.equal(event.providerCostUsd, "0.000123456789");
+  assert.equal(event.metadata.pricing_status, "caller_price");
+
+  const before = problems.length;
+  const odd = { hello: "world" };
+  assert.equal(bearlumen.track(odd), odd);
+  assert.equal(bearlumen.track(null), null);
+  assert.equal(bearlumen.track({ ...response, id: "chatcmpl-bad-cost" }, { costUsd: 0.1 }).id, "chatcmpl-bad-cost");
+  assert.equal(problems.length - before, 3);
+  assert.equal(bearlumen.pending, 0);
+});
