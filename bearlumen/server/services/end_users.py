@@ -166,7 +166,7 @@ def list_(db: Database, tenant_id: int, status: Optional[str], limit: int, offse
         total = conn.execute(select(func.count()).select_from(end_users).where(*where)).scalar_one()
         # The tenant's counts per status, whatever the filter: one grouped count, read in the same
         # transaction as the page, so they agree with `total`.
-        by_status = dict(
+        by_status: Dict[str, int] = dict(
             conn.execute(
                 select(_eu.status, func.count())
                 .select_from(end_users)

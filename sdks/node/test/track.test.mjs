@@ -236,3 +236,52 @@ test("a known cost is recorded as given; an unknown shape is reported, never thr
   assert.equal(problems.length - before, 3);
   assert.equal(bearlumen.pending, 0);
 });
+
+test("unpriced Node events carry what `bearlumen reprice --apply` prices: exactly the Python price book's cost", async () => {
+  const chat = openai("openinference/openai/test_cached_tokens.yaml");
+  for (let i = 0; i < 2; i++) {
+    const response = await chat.chat.completions.create({ model: "gpt-4o-mini", messages });
+    bearlumen.track({ ...response, id: `${response.id}-reprice` }, { workflowId: "reprice" });
+  }
+  const message = await anthropic("openinference/anthropic/test_anthropic_instrumentation_messages_token_counts.yaml").messages.create({
+    model: "claude-3-7-sonnet-20250219",
+    max_tokens: 1024,
+    messages,
+  });
+  bearlumen.track({ ...message, id: `${message.id}-reprice` }, { workflowId: "reprice" });
+  const before = await stored("reprice");
+  assert.equal(before.length, 3);
+  assert.ok(before.every((e) => e.providerCostUsd === null));
+  assert.equal((await bearlumen.usage.summary({ workflowId: "reprice" })).totalCost, null);
+
+  // what the Python SDK's price book says each call costs (computed apart from the service)
+  const python = spawnSync(
+    service.python,
+    [
+      "-c",
+      `import json, sys
+from datetime import datetime
+from bearlumen.metering.pricing import PriceBook
+from bearlumen.metering.record import TokenUsage
+from bearlumen.metering.event import _plain
+book = PriceBook.from_config(None)
+out = []
+for e in json.load(sys.stdin):
+    m = e["metadata"]
+    at = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+    price = book.price(m["provider"], m["model"], TokenUsage.from_metadata(m), at)
+    out.append(_plain(price.cost_usd))
+print(json.dumps(out))`,
+    ],
+    { input: JSON.stringify(before), encoding: "utf8" },
+  );
+  assert.equal(python.status, 0, python.stderr);
+  const expected = JSON.parse(python.stdout);
+
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+  service.cli(["reprice", "--since", day(-1), "--until", day(2), "--apply"]);
+  const after = (await bearlumen.usage.query({ workflowId: "reprice" })).events;
+  assert.deepEqual(after.map((e) => e.providerCostUsd), expected);
+  assert.ok(expected.every((cost) => cost !== "0" && /^\d+\.\d+$/.test(cost)), expected.join());
+  assert.equal((await bearlumen.usage.summary({ workflowId: "reprice" })).totalCost, sdk.sumDecimalStrings(expected));
+});

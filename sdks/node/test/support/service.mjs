@@ -33,8 +33,15 @@ export function freePort() {
   });
 }
 
+// The `bearlumen` console script next to the interpreter (as tests/support/service.py runs it), else the module.
+function command(python, args) {
+  const script = join(dirname(python), "bearlumen");
+  return existsSync(script) ? [script, args] : [python, ["-m", "bearlumen.cli", ...args]];
+}
+
 function cli(python, args, env) {
-  const result = spawnSync(python, ["-m", "bearlumen.cli", ...args], { env, encoding: "utf8" });
+  const [program, argv] = command(python, args);
+  const result = spawnSync(program, argv, { env, encoding: "utf8" });
   if (result.status !== 0) {
     throw new Error(`bearlumen ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
@@ -55,11 +62,16 @@ export async function startService({ args = [] } = {}) {
   const port = await freePort();
   const logPath = join(workdir, "service.log");
   const log = openSync(logPath, "a");
-  const child = spawn(
-    python,
-    ["-m", "bearlumen.cli", "serve", "--port", String(port), "--database-url", databaseUrl, "--no-access-log", ...args],
-    { env, stdio: ["ignore", log, log] },
-  );
+  const [program, argv] = command(python, [
+    "serve",
+    "--port",
+    String(port),
+    "--database-url",
+    databaseUrl,
+    "--no-access-log",
+    ...args,
+  ]);
+  const child = spawn(program, argv, { env, stdio: ["ignore", log, log] });
   closeSync(log);
   const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
   const baseUrl = `http://127.0.0.1:${port}`;
