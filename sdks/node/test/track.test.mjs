@@ -139,21 +139,35 @@ test("openai chat stream with include_usage: the caller sees every chunk; record
   assert.equal(event.metadata.usage_source, "stream");
 });
 
-test("a stream left early is recorded once, as stream_partial", async () => {
-  const stream = await openai("otel-python-contrib/openai/test_chat_completion_multiple_choices_streaming.yaml").chat.completions.create({
-    model: "gpt-4o-mini",
+test("a stream left early is recorded once: the usage seen so far (stream_partial), or none", async () => {
+  const stream = await anthropic("openinference/anthropic/test_anthropic_instrumentation_async_messages_streaming.yaml").messages.create({
+    model: "claude-sonnet-4-6",
+    max_tokens: 1024,
     messages,
     stream: true,
   });
   let n = 0;
-  for await (const _chunk of bearlumen.track(stream, { workflowId: "partial" })) {
-    if (++n === 2) break;
+  for await (const _event of bearlumen.track(stream, { workflowId: "partial" })) {
+    if (++n === 2) break; // after message_start: the input is known, the output so far is what it says
   }
   const [event, ...more] = await stored("partial");
   assert.equal(more.length, 0);
-  assert.equal(event.metadata.usage_source, "unavailable"); // no usage chunk was reached
-  assert.equal(event.quantity, 0);
-  assert.equal(event.metadata.streamed, true);
+  assert.equal(event.metadata.usage_source, "stream_partial");
+  assert.deepEqual(buckets(event), { ...zero, input: 21, output: 7, total: 28 });
+
+  const chat = await openai("otel-python-contrib/openai/test_chat_completion_multiple_choices_streaming.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+    stream: true,
+  });
+  n = 0;
+  for await (const _chunk of bearlumen.track(chat, { workflowId: "partial-chat" })) {
+    if (++n === 2) break; // the usage chunk is the last one: never reached
+  }
+  const [unknown] = await stored("partial-chat");
+  assert.equal(unknown.metadata.usage_source, "unavailable");
+  assert.equal(unknown.quantity, 0);
+  assert.equal(unknown.metadata.streamed, true);
 });
 
 test("openai responses, plain and streamed, and reasoning tokens", async () => {
@@ -204,7 +218,7 @@ test("anthropic messages: cache writes and cache reads", async () => {
 test("anthropic stream: message_start and the cumulative message_delta merged", async () => {
   const client = anthropic("openllmetry/anthropic/test_anthropic_prompt_caching_stream_legacy.yaml");
   for (let i = 0; i < 2; i++) {
-    const stream = await client.messages.create({ model: "claude-3-5-sonnet-20240620", max_tokens: 1024, messages, stream: true });
+    const stream = await client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 1024, messages, stream: true });
     const types = [];
     for await (const event of bearlumen.track(stream, { workflowId: "anthropic-stream" })) types.push(event.type);
     assert.equal(types[0], "message_start");
