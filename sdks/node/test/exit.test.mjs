@@ -4,27 +4,16 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import sdk from "./support/sdk.mjs";
 import { loadCassette } from "./support/cassettes.mjs";
-import { startService } from "./support/service.mjs";
+import { serviceForTests } from "./support/service.mjs";
 
-const { BearLumen } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..");
 
-let service;
-let client;
-
-before(async () => {
-  service = await startService();
-  client = new BearLumen({ apiKey: service.apiKey, baseUrl: service.baseUrl });
-});
-
-after(async () => {
-  await service?.stop();
-});
+const fx = serviceForTests(sdk);
 
 // the recorded REST body of an openai chat completion: the shape of the openai Node SDK's response object
 const [recorded] = loadCassette("otel-python-contrib/openai/test_chat_completion_with_content.yaml");
@@ -35,7 +24,7 @@ function run(code, type) {
   const result = spawnSync(process.execPath, args, {
     cwd: ROOT,
     encoding: "utf8",
-    env: { ...process.env, BEARLUMEN_API_KEY: service.apiKey, BEARLUMEN_BASE_URL: service.baseUrl, COMPLETION: JSON.stringify(completion) },
+    env: { ...process.env, BEARLUMEN_API_KEY: fx.service.apiKey, BEARLUMEN_BASE_URL: fx.service.baseUrl, COMPLETION: JSON.stringify(completion) },
   });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout;
@@ -49,7 +38,7 @@ test("a process that ends normally delivers what it tracked (ESM)", async () => 
      for (let i = 0; i < 3; i++) client.track({ ...completion, id: "exit-esm-" + i }, { workflowId: "exit-esm" });`,
     "module",
   );
-  const summary = await client.usage.summary({ workflowId: "exit-esm" });
+  const summary = await fx.client.usage.summary({ workflowId: "exit-esm" });
   assert.equal(summary.totalEvents, 3);
   assert.equal(summary.totalQuantity, 3 * completion.usage.total_tokens);
 });
@@ -66,7 +55,7 @@ test("the CommonJS build: the same classes, the same delivery at exit", async ()
     "commonjs",
   );
   assert.deepEqual(JSON.parse(out), [true, true, 404, "not_found", "0.3"]);
-  const events = (await client.usage.query({ workflowId: "exit-cjs" })).events;
+  const events = (await fx.client.usage.query({ workflowId: "exit-cjs" })).events;
   assert.equal(events.length, 1);
   assert.equal(events[0].quantity, completion.usage.total_tokens);
 });
@@ -81,7 +70,7 @@ test("a service that cannot be reached at exit: the process still ends, and says
        const client = new BearLumen({ baseUrl: "http://127.0.0.1:9", maxRetries: 0 });
        client.track(JSON.parse(process.env.COMPLETION));`,
     ],
-    { cwd: ROOT, encoding: "utf8", env: { ...process.env, BEARLUMEN_API_KEY: service.apiKey, COMPLETION: JSON.stringify(completion) }, timeout: 30_000 },
+    { cwd: ROOT, encoding: "utf8", env: { ...process.env, BEARLUMEN_API_KEY: fx.service.apiKey, COMPLETION: JSON.stringify(completion) }, timeout: 30_000 },
   );
   assert.equal(result.status, 0, result.stderr);
   assert.match(result.stderr, /1 tracked events could not be delivered before exit/);

@@ -23,6 +23,18 @@ export interface Facts {
   tier: string | null;
 }
 
+/** The facts of an openai object (a response, or a chunk / event of a stream) with the usage already read. */
+function openaiFacts(obj: unknown, operation: string, usage: TokenUsage | null): Facts {
+  return {
+    provider: "openai",
+    operation,
+    model: text(get(obj, "model")),
+    responseId: text(get(obj, "id")),
+    usage,
+    tier: servedTier(get(obj, "service_tier")),
+  };
+}
+
 function openaiChat(response: unknown): Facts | null {
   const kind = get(response, "object");
   const usage = get(response, "usage");
@@ -36,14 +48,7 @@ function openaiChat(response: unknown): Facts | null {
   }
   if (kind === "list" && get(response, "data") === undefined) return null;
   const operation = kind === "list" ? "embeddings" : kind === "text_completion" ? "completions" : "chat.completions";
-  return {
-    provider: "openai",
-    operation,
-    model: text(get(response, "model")),
-    responseId: text(get(response, "id")),
-    usage: chatUsage(usage),
-    tier: servedTier(get(response, "service_tier")),
-  };
+  return openaiFacts(response, operation, chatUsage(usage));
 }
 
 function openaiResponses(response: unknown): Facts | null {
@@ -55,14 +60,7 @@ function openaiResponses(response: unknown): Facts | null {
     const searches = output.filter((item) => get(item, "type") === "web_search_call").length;
     if (searches) usage = { ...usage, web_searches: searches };
   }
-  return {
-    provider: "openai",
-    operation: "responses",
-    model: text(get(response, "model")),
-    responseId: text(get(response, "id")),
-    usage,
-    tier: servedTier(get(response, "service_tier")),
-  };
+  return openaiFacts(response, "responses", usage);
 }
 
 function anthropicMessage(response: unknown): Facts | null {
@@ -114,17 +112,7 @@ export class StreamState {
     }
     if (get(item, "object") === "chat.completion.chunk") {
       const usage = chatUsage(get(item, "usage"));
-      this.take(
-        {
-          provider: "openai",
-          operation: "chat.completions",
-          model: text(get(item, "model")),
-          responseId: text(get(item, "id")),
-          usage,
-          tier: servedTier(get(item, "service_tier")),
-        },
-        usage !== null,
-      );
+      this.take(openaiFacts(item, "chat.completions", usage), usage !== null);
       return;
     }
     if (kind === "response.created" || kind === "response.in_progress") {

@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 
@@ -111,4 +112,21 @@ export async function startService({ args = [] } = {}) {
   }
   await handle.stop();
   throw new Error("bearlumen serve did not become healthy in 60 s");
+}
+
+/**
+ * The usual fixture of a test file: a service started before its tests and stopped after them, and a
+ * client on it. Returns an object whose `service` and `client` are set once `before` ran.
+ */
+export function serviceForTests(sdk, { args, clientOptions } = {}) {
+  const fixture = { service: null, client: null };
+  before(async () => {
+    fixture.service = await startService({ args });
+    fixture.client = new sdk.BearLumen({ apiKey: fixture.service.apiKey, baseUrl: fixture.service.baseUrl, ...clientOptions });
+  });
+  after(async () => {
+    await fixture.client?.shutdown();
+    await fixture.service?.stop();
+  });
+  return fixture;
 }
