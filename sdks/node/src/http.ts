@@ -18,6 +18,8 @@
  * error is thrown at once); otherwise exponential backoff with full jitter: uniform(0, min(8, 0.5 * 2**n))
  * seconds before retry n+1. Every attempt sends its own `X-Request-Id`.
  */
+import { randomUUID } from "node:crypto";
+
 import { maskKey, type ResolvedConfig } from "./config.js";
 import { BearLumenError, InvalidRequestError, NetworkError, errorFromResponse } from "./errors.js";
 import { VERSION } from "./version.js";
@@ -106,7 +108,7 @@ export function backoffDelay(retryNumber: number): number {
 }
 
 function newRequestId(): string {
-  return `req_${globalThis.crypto.randomUUID().replace(/-/g, "")}`;
+  return `req_${randomUUID().replace(/-/g, "")}`;
 }
 
 function isRetryableStatus(status: number): boolean {

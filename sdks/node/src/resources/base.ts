@@ -2,6 +2,8 @@
  * Shared plumbing of the resources: path building, the wire form of events, and the client-side checks that
  * only catch what the service would certainly reject, throwing the class its answer would map to.
  */
+import { randomUUID } from "node:crypto";
+
 import { InvalidEmailError, InvalidRequestError, isObject, type BatchItemError } from "../errors.js";
 import { formatDate, type HttpClient } from "../http.js";
 import type { DateInput, UsageRecordInput } from "../types.js";
@@ -66,7 +68,7 @@ function quantityProblem(quantity: unknown): string | null {
 }
 
 export function newIdempotencyKey(): string {
-  return `sdk_${globalThis.crypto.randomUUID().replace(/-/g, "")}`;
+  return `sdk_${randomUUID().replace(/-/g, "")}`;
 }
 
 const EVENT_FIELDS: Record<keyof UsageRecordInput, string> = {
