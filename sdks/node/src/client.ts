@@ -69,6 +69,21 @@ export class BearLumen {
    */
   track<T>(response: T, options: TrackOptions = {}): T {
     try {
+      if (isThenable(response)) {
+        // the un-awaited call (an openai / anthropic APIPromise): recorded when it resolves; the very promise
+        // is returned, so `.withResponse()` and the like still work. A stream must be awaited first.
+        response.then(
+          (value) => {
+            if (isAsyncIterable(value) && describe(value) === null) {
+              this.#meter.report(new TypeError("track(promise of a stream): await the stream, then track() it"), "track");
+            } else {
+              this.track(value, options);
+            }
+          },
+          () => undefined, // a failed call records nothing; the caller handles its own rejection
+        );
+        return response;
+      }
       if (isAsyncIterable(response) && describe(response) === null) {
         return observeStream(response, (state, complete) => {
           // a stream none of whose items was a billable call records nothing
@@ -118,4 +133,8 @@ export class BearLumen {
     return `BearLumen { baseUrl: ${this.baseUrl}, apiKey: ${maskKey(this.#http.config.apiKey)} }`;
   }
 
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }

@@ -299,3 +299,22 @@ print(json.dumps(out))`,
   assert.ok(expected.every((cost) => cost !== "0" && /^\d+\.\d+$/.test(cost)), expected.join());
   assert.equal((await bearlumen.usage.summary({ workflowId: "reprice" })).totalCost, sdk.sumDecimalStrings(expected));
 });
+
+test("an un-awaited call is recorded when it resolves; the very promise comes back", async () => {
+  const client = openai("otel-python-contrib/openai/test_chat_completion_tool_calls_with_content.yaml");
+  const promise = client.chat.completions.create({ model: "gpt-4o-mini", messages });
+  assert.equal(bearlumen.track(promise, { workflowId: "promise" }), promise);
+  const { data, response } = await promise.withResponse();
+  assert.equal(response.status, 200);
+  assert.equal(data.usage.total_tokens, 126);
+  const [event] = await stored("promise");
+  assert.deepEqual(buckets(event), { ...zero, input: 75, output: 51, total: 126 });
+
+  const failing = openai("otel-python-contrib/openai/test_chat_completion_404.yaml").chat.completions.create({
+    model: "this-model-does-not-exist",
+    messages,
+  });
+  bearlumen.track(failing, { workflowId: "promise-404" });
+  await assert.rejects(failing, (error) => error.status === 404);
+  assert.equal((await stored("promise-404")).length, 0);
+});
