@@ -318,3 +318,20 @@ test("an un-awaited call is recorded when it resolves; the very promise comes ba
   await assert.rejects(failing, (error) => error.status === 404);
   assert.equal((await stored("promise-404")).length, 0);
 });
+
+test("an event the service refuses is set aside; the rest of its batch is stored", async () => {
+  const response = await openai("otel-python-contrib/openai/test_chat_completion_with_content.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+  });
+  const before = problems.length;
+  bearlumen.track({ ...response, id: "chatcmpl-good-1" }, { workflowId: "quarantine" });
+  bearlumen.track({ ...response, id: "chatcmpl-bad" }, { workflowId: "quarantine", model: "m".repeat(300) }); // model: 1..255
+  bearlumen.track({ ...response, id: "chatcmpl-good-2" }, { workflowId: "quarantine" });
+  const result = await bearlumen.flush();
+  assert.deepEqual(result, { complete: true, pending: 0, sent: 2, quarantined: 1, dropped: 0 });
+  const events = (await bearlumen.usage.query({ workflowId: "quarantine" })).events;
+  assert.deepEqual(events.map((e) => e.metadata.response_id).sort(), ["chatcmpl-good-1", "chatcmpl-good-2"]);
+  assert.equal(problems.slice(before).filter((p) => p.context === "quarantined").length, 1);
+  assert.equal(problems.at(-1).error.code, "invalid_batch");
+});
