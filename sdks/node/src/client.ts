@@ -13,6 +13,7 @@ import { CostAttribution } from "./resources/costAttribution.js";
 import { EndUsers } from "./resources/endUsers.js";
 import { Subscriptions } from "./resources/subscriptions.js";
 import { Usage } from "./resources/usage.js";
+import { isDecimalString } from "./decimal.js";
 import { describe } from "./tracking/detect.js";
 import { buildEvent, type TrackOptions } from "./tracking/event.js";
 import { Meter, type FlushResult, type MeterOptions } from "./tracking/meter.js";
@@ -67,8 +68,14 @@ export class BearLumen {
    * throws: a shape it does not know is not recorded (and reported to `onError`). The event goes out in the
    * background: `await client.flush()` to wait for it.
    */
-  track<T>(response: T, options: TrackOptions = {}): T {
+  track<T>(response: T, trackOptions: TrackOptions = {}): T {
     try {
+      // a copy: the event is built later, and the caller may reuse its options object meanwhile
+      const options: TrackOptions = { ...trackOptions };
+      if (options.metadata) options.metadata = { ...options.metadata };
+      if (options.costUsd !== undefined && !isDecimalString(options.costUsd)) {
+        throw new TypeError(`track(): costUsd must be a decimal string such as "0.0042", got ${String(options.costUsd)}`);
+      }
       if (isThenable(response)) {
         // the un-awaited call (an openai / anthropic APIPromise): recorded when it resolves; the very promise
         // is returned, so `.withResponse()` and the like still work. A stream must be awaited first.
@@ -88,15 +95,19 @@ export class BearLumen {
         return observeStream(response, (state, complete) => {
           // a stream none of whose items was a billable call records nothing
           if (state.facts === null) return;
+          const facts = state.facts;
           const source = complete && state.complete ? "stream" : "stream_partial";
-          this.#meter.enqueue(buildEvent(state.facts, options, source, true, new Date()));
+          const at = Date.now();
+          this.#meter.enqueue(() => buildEvent(facts, options, source, true, new Date(at)));
         });
       }
       const facts = describe(response);
       if (facts === null) {
         throw new TypeError("track(): not an openai or anthropic response (no usage found); nothing recorded");
       }
-      this.#meter.enqueue(buildEvent(facts, options, "response", false, new Date()));
+      const at = Date.now();
+      // built later, off the caller's turn (hashing the key, the buckets): only the facts are read now
+      this.#meter.enqueue(() => buildEvent(facts, options, "response", false, new Date(at)));
     } catch (error) {
       this.#meter.report(error, "track");
     }

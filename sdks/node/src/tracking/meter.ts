@@ -1,5 +1,6 @@
 /**
- * The background queue behind `track()`: events are queued on the caller's turn (no I/O there) and sent
+ * The background queue behind `track()`: calls are queued on the caller's turn (no I/O there; the event is
+ * built, its idempotency key hashed, only when its batch is first taken off the queue) and sent
  * in batches (`usage.recordBatch`, up to 100 events) on a timer, with the idempotency key each event got
  * when it was tracked, so a retry or a resend never counts one twice.
  *
@@ -44,7 +45,8 @@ export class Meter {
   private readonly flushInterval: number;
   private readonly maxQueueSize: number;
   private readonly onError: (error: unknown, context: string) => void;
-  private queue: UsageRecordInput[] = [];
+  // built events, or calls still to build (a function, run once when its batch is first taken)
+  private queue: Array<UsageRecordInput | (() => UsageRecordInput)> = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sending: Promise<void> | null = null;
   private failures = 0;
@@ -66,7 +68,7 @@ export class Meter {
     return this.queue.length;
   }
 
-  enqueue(event: UsageRecordInput): void {
+  enqueue(event: UsageRecordInput | (() => UsageRecordInput)): void {
     if (this.closed) {
       this.report(new BearLumenError("track() after shutdown(): the event was not recorded"), "closed");
       this.counts.dropped += 1;
@@ -140,7 +142,20 @@ export class Meter {
   private sendOnce(): Promise<void> {
     if (this.sending) return this.sending;
     if (this.queue.length === 0) return Promise.resolve();
-    const batch = this.queue.splice(0, this.batchSize);
+    const batch: UsageRecordInput[] = [];
+    for (const entry of this.queue.splice(0, this.batchSize)) {
+      if (typeof entry !== "function") {
+        batch.push(entry);
+        continue;
+      }
+      try {
+        batch.push(entry()); // built once: a resend keeps the event, and so its idempotency key
+      } catch (error) {
+        this.counts.dropped += 1;
+        this.report(error, "build");
+      }
+    }
+    if (batch.length === 0) return Promise.resolve();
     this.sending = this.deliver(batch).finally(() => {
       this.sending = null;
     });
