@@ -238,10 +238,6 @@ def _with_db(database_url: Optional[str], fn: Any) -> Any:
         db.close()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 @main.command()
 @click.option("--since", default=None, help="Start (inclusive), ISO 8601 or a date. Default: 30 days ago.")
 @click.option("--until", default=None, help="End (exclusive), ISO 8601 or a date. Default: now.")
@@ -348,3 +344,8 @@ def _register_spool() -> None:
 
 
 _register_spool()
+
+
+# Last: every command above must be registered before `python -m bearlumen.cli` runs the group.
+if __name__ == "__main__":  # pragma: no cover
+    main()
