@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support.service import ServiceHandle
+
+
+@pytest.fixture
+def tenant(sqlite_service: ServiceHandle) -> str:
+    """A fresh tenant's API key: events of other tests never show, and a replayed response is new to it."""
+    return sqlite_service.create_key(f"otlp-{uuid.uuid4().hex[:10]}")
