@@ -251,6 +251,9 @@ def test_malformed_requests_answer_a_status_and_store_nothing(
     assert "JSON object" in _status(post(sqlite_service, tenant, b"[1, 2]", json_type), 400)
     bad_id = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz", "spanId": "00"}]}]}]}
     assert "hex" in _status(post(sqlite_service, tenant, json.dumps(bad_id).encode(), json_type), 400)
+    for not_objects in ([[]], ["abc"]):  # the protobuf JSON parser would read both as empty objects
+        items = json.dumps({"resourceSpans": not_objects}).encode()
+        assert "JSON object" in _status(post(sqlite_service, tenant, items, json_type), 400)
     wrong_shape = {"resourceSpans": [{"scopeSpans": [{"spans": [{"name": {"not": "a string"}}]}]}]}
     assert "not an OTLP" in _status(
         post(sqlite_service, tenant, json.dumps(wrong_shape).encode(), json_type), 400
@@ -310,3 +313,33 @@ def test_otlp_json_as_other_languages_send_it(sqlite_service: ServiceHandle, ten
     assert (event["agentId"], event["metadata"]["service_name"]) == ("cart-agent", "checkout-node")
     assert event["timestamp"].startswith("2026-01-01T00:00:01")
     assert Decimal(event["providerCostUsd"]) == Decimal("0.0000048")  # 12x0.15 + 5x0.60
+
+
+def test_extreme_inputs_are_answered_never_5xx(sqlite_service: ServiceHandle, tenant: str) -> None:
+    bomb = gzip.compress(b"\0" * (33 * 1024 * 1024))  # 33 MiB of zeros in about 33 KiB
+    assert "exceeds" in _status(
+        post(sqlite_service, tenant, bomb, PROTOBUF, **{"Content-Encoding": "gzip"}), 400
+    )
+    deep = b'{"resourceSpans": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert post(sqlite_service, tenant, deep, "application/json").status_code == 400
+    assert send(sqlite_service, tenant, []).HasField("partial_success") is False  # an empty request is fine
+    chat = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.response.model": "gpt-4o-mini",
+    }
+    spans = spans_with(
+        {**chat, "gen_ai.usage.input_tokens": 2**63 - 1},  # past the 1e12 quantity bound: refused alone
+        {**chat, "gen_ai.usage.input_tokens": True},
+        {**chat, "gen_ai.usage.input_tokens": "12", "gen_ai.usage.output_tokens": 2.0},  # readable as whole
+        {**chat, "gen_ai.usage.input_tokens": 1, "gen_ai.provider.name": ""},
+    )
+    request = encode_spans(spans)
+    request.resource_spans[0].scope_spans[0].spans[3].end_time_unix_nano = 2**64 - 1  # year 2554: re-stamped
+    response = post(sqlite_service, tenant, request.SerializeToString(), PROTOBUF)
+    assert response.status_code == 200
+    assert ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 2
+    events = read(sqlite_service, tenant)
+    assert sorted(e["quantity"] for e in events) == [1, 14]
+    restamped = next(e for e in events if e["quantity"] == 1)
+    assert restamped["metadata"]["client_timestamp"].startswith("2554-")

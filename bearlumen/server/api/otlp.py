@@ -23,6 +23,14 @@ _STATUS_SCHEMA = {
     "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
 }
 _BODY = {"schema": {"type": "string", "format": "binary"}}
+_JSON_REQUEST = {
+    "schema": {
+        "type": "object",
+        "description": "OTLP/JSON: an ExportTraceServiceRequest (hex ids); unknown fields are ignored.",
+        # null is the default value in the protobuf JSON mapping, as absent
+        "properties": {"resourceSpans": {"type": ["array", "null"], "items": {"type": "object"}}},
+    }
+}
 
 
 @router.post(
@@ -44,7 +52,9 @@ _BODY = {"schema": {"type": "string", "format": "binary"}}
             "content": {wire.JSON: {"schema": _STATUS_SCHEMA}},
         },
     },
-    openapi_extra={"requestBody": {"required": True, "content": {wire.PROTOBUF: _BODY, wire.JSON: _BODY}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {wire.PROTOBUF: _BODY, wire.JSON: _JSON_REQUEST}}
+    },
 )
 async def export_traces(request: Request) -> Response:
     principal: Optional[Principal] = getattr(request.state, "principal", None)

@@ -125,18 +125,18 @@ def _hex_ids_to_base64(request: Dict[str, Any]) -> None:
 
 
 def _items(parent: Any, *names: str) -> List[Any]:
-    if not isinstance(parent, dict):
-        return []
+    """The list of objects under ``names``. The protobuf JSON parser would take any iterable for an object
+    (``[]``, or a string whose characters it ignores as unknown fields): refused here, down to the links."""
     for name in names:
         value = parent.get(name)
         if isinstance(value, list):
+            if not all(isinstance(item, dict) for item in value):
+                raise Malformed(f"Each item of {name} must be a JSON object.")
             return value
     return []
 
 
-def _convert_ids(holder: Any) -> None:
-    if not isinstance(holder, dict):
-        return
+def _convert_ids(holder: Dict[str, Any]) -> None:
     for name in _ID_FIELDS:
         value = holder.get(name)
         if isinstance(value, str) and value:
