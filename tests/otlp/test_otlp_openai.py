@@ -117,37 +117,35 @@ def test_every_encoding_and_a_resent_payload_counted_once(
 # The span's idempotency key derives from gen_ai.response.id exactly as the SDK's does from the response id.
 
 
-def test_span_first_then_sdk_event_is_one_event(
-    sqlite_service: ServiceHandle, tenant: str, instrumented: OpenAIInstrumentor
-) -> None:
-    with otel(sqlite_service, tenant) as provider:
-        instrumented.instrument(tracer_provider=provider)
+def by_span(service: ServiceHandle, tenant: str, instrumentor: OpenAIInstrumentor) -> None:
+    with otel(service, tenant) as provider:
+        instrumentor.instrument(tracer_provider=provider)
         chat()
-    instrumented.uninstrument()
-    assert len(read(sqlite_service, tenant)) == 1
-    with metered((sqlite_service.base_url, tenant), "openai"):
-        chat()  # the same recorded response, now reported by the SDK
-        assert bearlumen.flush(timeout=60) is True
-    events = read(sqlite_service, tenant)
-    assert len(events) == 1
-    assert events[0]["metadata"]["integration"] == "otlp"
-    assert Decimal(events[0]["providerCostUsd"]) == Decimal("0.0000048")
+    instrumentor.uninstrument()
 
 
-def test_sdk_event_first_then_span_is_one_event(
-    sqlite_service: ServiceHandle, tenant: str, instrumented: OpenAIInstrumentor
-) -> None:
-    with metered((sqlite_service.base_url, tenant), "openai"):
+def by_sdk(service: ServiceHandle, tenant: str, _instrumentor: OpenAIInstrumentor) -> None:
+    with metered((service.base_url, tenant), "openai"):
         chat()
         assert bearlumen.flush(timeout=60) is True
+
+
+@pytest.mark.parametrize(("first", "then", "kept"), [(by_span, by_sdk, "otlp"), (by_sdk, by_span, "openai")])
+def test_the_same_call_as_span_and_sdk_event_is_one_event_in_either_order(
+    sqlite_service: ServiceHandle,
+    tenant: str,
+    instrumented: OpenAIInstrumentor,
+    first: Any,
+    then: Any,
+    kept: str,
+) -> None:
+    first(sqlite_service, tenant, instrumented)
     assert len(read(sqlite_service, tenant)) == 1
-    with otel(sqlite_service, tenant) as provider:
-        instrumented.instrument(tracer_provider=provider)
-        chat()
-    events = read(sqlite_service, tenant)
-    assert len(events) == 1
-    assert events[0]["metadata"]["integration"] == "openai"
-    assert Decimal(events[0]["providerCostUsd"]) == Decimal("0.0000048")
+    then(sqlite_service, tenant, instrumented)  # the same recorded response, reported the other way
+    (event,) = read(sqlite_service, tenant)
+    assert event["metadata"]["integration"] == kept  # the first report is the one kept
+    assert event["quantity"] == 17
+    assert Decimal(event["providerCostUsd"]) == Decimal("0.0000048")
 
 
 def test_both_on_at_once_is_one_event(
