@@ -135,12 +135,16 @@ def _event(
     return validate_event(build_event(call, prices, key), now)
 
 
+_RESOURCE_WANTED = spans.WANTED | {"service.name"}
+
+
 def _attributes(pairs: Any, *, resource: bool = False) -> Dict[str, Any]:
     """The attributes the mapper reads, as plain values (the others are not decoded at all)."""
     found: Dict[str, Any] = {}
+    wanted = _RESOURCE_WANTED if resource else spans.WANTED
     for pair in pairs:
         key = pair.key
-        if spans.wanted(key) or (resource and key == "service.name"):
+        if key in wanted:
             value = pair.value
             kind = value.WhichOneof("value")
             if kind in ("string_value", "int_value", "double_value", "bool_value"):

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 from bearlumen.metering.record import LLMCall, TokenUsage
 from bearlumen.scopes import Attribution
 
-__all__ = ["ATTRIBUTION", "BILLABLE_OPERATIONS", "NotBillable", "Span", "llm_call", "wanted"]
+__all__ = ["ATTRIBUTION", "BILLABLE_OPERATIONS", "WANTED", "NotBillable", "Span", "is_model_call", "llm_call"]
 
 
 class NotBillable(Exception):
@@ -126,17 +126,13 @@ _PROVIDERS = {
     "xai": "x-ai",
 }
 
+# Every attribute the mapper reads: the others are skipped without decoding their value.
 WANTED: frozenset[str] = frozenset(
     [name for name, _ in BILLABLE_OPERATIONS]
     + list(PROVIDER + RESPONSE_MODEL + REQUEST_MODEL + RESPONSE_ID + SERVICE_TIER + STREAMED)
     + [name for _, names in TOKENS for name in names]
     + [name for _, names in ATTRIBUTION for name in names]
 )
-
-
-def wanted(key: str) -> bool:
-    """Whether the mapper reads attribute ``key`` (all others are skipped without decoding their value)."""
-    return key in WANTED
 
 
 Span = Mapping[str, Any]  # attribute name -> plain value (str, int, float, bool)
