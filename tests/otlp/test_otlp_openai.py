@@ -46,9 +46,10 @@ def chat() -> None:
 
 
 def test_each_model_call_is_one_event_with_exact_tokens_and_cost(
-    sqlite_service: ServiceHandle, tenant: str, instrumented: OpenAIInstrumentor
+    backend_tenant: tuple[ServiceHandle, str], instrumented: OpenAIInstrumentor
 ) -> None:
-    with otel(sqlite_service, tenant, resource={"bearlumen.workflow_id": "support"}) as provider:
+    service, tenant = backend_tenant  # SQLite, then PostgreSQL
+    with otel(service, tenant, resource={"bearlumen.workflow_id": "support"}) as provider:
         instrumented.instrument(tracer_provider=provider)
         attribution = baggage.set_baggage("bearlumen.agent_id", "triage")
         attribution = baggage.set_baggage("bearlumen.end_user_id", "cust-42", attribution)
@@ -63,7 +64,7 @@ def test_each_model_call_is_one_event_with_exact_tokens_and_cost(
         finally:
             context.detach(token)
 
-    events = read(sqlite_service, tenant)
+    events = read(service, tenant)
     assert len(events) == 2
     chat_event, embedding = events
     assert chat_event["quantity"] == 17
@@ -83,7 +84,7 @@ def test_each_model_call_is_one_event_with_exact_tokens_and_cost(
     assert embedding["quantity"] == 6
     assert Decimal(embedding["providerCostUsd"]) == Decimal("0.00000012")  # 6 x 0.02 / 1M
     assert embedding["metadata"]["operation"] == "embeddings"
-    with sqlite_service.client(tenant) as client:
+    with service.client(tenant) as client:
         end_user = client.get(f"/v1/end_users/{chat_event['endUserId']}").json()
     assert end_user["endUser"]["externalId"] == "cust-42"  # registered on first use, as for REST events
 

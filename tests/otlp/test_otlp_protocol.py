@@ -228,45 +228,40 @@ def _status(response: httpx.Response, status: int) -> str:
 
 
 def test_malformed_requests_answer_a_status_and_store_nothing(
-    sqlite_service: ServiceHandle, tenant: str
+    backend_tenant: tuple[ServiceHandle, str],
 ) -> None:
+    service, tenant = backend_tenant  # SQLite, then PostgreSQL
     good = encode_spans(
         spans_with(
             {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 3},
             {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 4},
         )
     ).SerializeToString()
-    assert "not an OTLP" in _status(post(sqlite_service, tenant, good[:-7], PROTOBUF), 400)  # truncated
-    assert "not an OTLP" in _status(post(sqlite_service, tenant, b"\xff\xff\xff\xff", PROTOBUF), 400)
-    assert "gzip" in _status(
-        post(sqlite_service, tenant, good, PROTOBUF, **{"Content-Encoding": "gzip"}), 400
-    )
+    assert "not an OTLP" in _status(post(service, tenant, good[:-7], PROTOBUF), 400)  # truncated
+    assert "not an OTLP" in _status(post(service, tenant, b"\xff\xff\xff\xff", PROTOBUF), 400)
+    assert "gzip" in _status(post(service, tenant, good, PROTOBUF, **{"Content-Encoding": "gzip"}), 400)
     truncated_gzip = gzip.compress(good)[:-10]
-    message = _status(
-        post(sqlite_service, tenant, truncated_gzip, PROTOBUF, **{"Content-Encoding": "gzip"}), 400
-    )
+    message = _status(post(service, tenant, truncated_gzip, PROTOBUF, **{"Content-Encoding": "gzip"}), 400)
     assert "truncated" in message
     json_type = "application/json"
-    assert "JSON" in _status(post(sqlite_service, tenant, b'{"resourceSpans": [', json_type), 400)
-    assert "JSON object" in _status(post(sqlite_service, tenant, b"[1, 2]", json_type), 400)
+    assert "JSON" in _status(post(service, tenant, b'{"resourceSpans": [', json_type), 400)
+    assert "JSON object" in _status(post(service, tenant, b"[1, 2]", json_type), 400)
     bad_id = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz", "spanId": "00"}]}]}]}
-    assert "hex" in _status(post(sqlite_service, tenant, json.dumps(bad_id).encode(), json_type), 400)
+    assert "hex" in _status(post(service, tenant, json.dumps(bad_id).encode(), json_type), 400)
     for not_objects in ([[]], ["abc"]):  # the protobuf JSON parser would read both as empty objects
         items = json.dumps({"resourceSpans": not_objects}).encode()
-        assert "JSON object" in _status(post(sqlite_service, tenant, items, json_type), 400)
+        assert "JSON object" in _status(post(service, tenant, items, json_type), 400)
     wrong_shape = {"resourceSpans": [{"scopeSpans": [{"spans": [{"name": {"not": "a string"}}]}]}]}
-    assert "not an OTLP" in _status(
-        post(sqlite_service, tenant, json.dumps(wrong_shape).encode(), json_type), 400
-    )
-    assert "Content-Type" in _status(post(sqlite_service, tenant, good, "text/plain"), 415)
+    assert "not an OTLP" in _status(post(service, tenant, json.dumps(wrong_shape).encode(), json_type), 400)
+    assert "Content-Type" in _status(post(service, tenant, good, "text/plain"), 415)
     assert "Content-Encoding" in _status(
-        post(sqlite_service, tenant, good, PROTOBUF, **{"Content-Encoding": "br"}), 415
+        post(service, tenant, good, PROTOBUF, **{"Content-Encoding": "br"}), 415
     )
-    assert read(sqlite_service, tenant) == []
+    assert read(service, tenant) == []
     # The same bytes, whole and gzipped, are recorded (so the refusals above were about the damage alone).
-    response = post(sqlite_service, tenant, gzip.compress(good), PROTOBUF, **{"Content-Encoding": "gzip"})
+    response = post(service, tenant, gzip.compress(good), PROTOBUF, **{"Content-Encoding": "gzip"})
     assert response.status_code == 200
-    assert sorted(e["quantity"] for e in read(sqlite_service, tenant)) == [3, 4]
+    assert sorted(e["quantity"] for e in read(service, tenant)) == [3, 4]
 
 
 def test_otlp_json_as_other_languages_send_it(sqlite_service: ServiceHandle, tenant: str) -> None:
