@@ -45,7 +45,7 @@ RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model", "llm.model_name
 REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model")
 RESPONSE_ID = ("gen_ai.response.id",)
 SERVICE_TIER = ("openai.response.service_tier", "gen_ai.openai.response.service_tier")
-STREAMED = ("gen_ai.request.stream", "llm.is_streaming")
+STREAMED = ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")
 
 # Token counts: (bucket, attribute names in order of preference).
 TOKENS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
