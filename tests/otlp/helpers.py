@@ -8,14 +8,18 @@ the tenant recorded.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import httpx
+import openai
 from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+import bearlumen
+from tests.support.cassettes import replay
+from tests.support.metered import metered
 from tests.support.service import ServiceHandle
 
 
@@ -63,3 +67,24 @@ def post(service: ServiceHandle, key: str, body: bytes, content_type: str, **hea
         headers={"Authorization": f"Bearer {key}", "Content-Type": content_type, **headers},
         timeout=30,
     )
+
+
+def chat_calls(cassette: str, count: int = 1) -> None:
+    """``count`` chat completions through the real openai client, replaying ``cassette``."""
+    client = openai.OpenAI(api_key="sk-test", max_retries=0)
+    with replay(cassette):
+        for _ in range(count):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
+            )
+
+
+def with_sdk_and_otel(
+    service: ServiceHandle, key: str, instrumentor: Any, calls: Callable[[], None]
+) -> List[Dict[str, Any]]:
+    """Run ``calls`` with both the Bear Lumen SDK and the OTel ``instrumentor`` on; the events recorded."""
+    with metered((service.base_url, key), "openai"), otel(service, key) as provider:
+        instrumentor.instrument(tracer_provider=provider)
+        calls()
+        assert bearlumen.flush(timeout=60) is True
+    return read(service, key)

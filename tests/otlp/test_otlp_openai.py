@@ -9,7 +9,7 @@ text-embedding-3-small 0.02 input.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import bearlumen
-from tests.otlp.helpers import exporter, otel, read
+from tests.otlp.helpers import chat_calls, exporter, otel, read, with_sdk_and_otel
 from tests.support.cassettes import replay
 from tests.support.metered import metered
 from tests.support.service import ServiceHandle
@@ -28,29 +28,18 @@ from tests.support.service import ServiceHandle
 CHAT = "otel-python-contrib/openai/test_chat_completion_with_content.yaml"  # 12 in, 5 out
 CHAT_ID = "chatcmpl-ASYMQRl3A3DXL9FWCK9tnGRcKIO7q"
 EMBEDDINGS = "otel-python-contrib/openai/test_embeddings_with_content.yaml"  # 6 in
-MESSAGES: Any = [{"role": "user", "content": "Say this is a test"}]
-
-
-@pytest.fixture
-def instrumented() -> Iterator[OpenAIInstrumentor]:
-    instrumentor = OpenAIInstrumentor()
-    yield instrumentor
-    instrumentor.uninstrument()
 
 
 def chat() -> None:
-    with replay(CHAT):
-        openai.OpenAI(api_key="sk-test", max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES
-        )
+    chat_calls(CHAT)
 
 
 def test_each_model_call_is_one_event_with_exact_tokens_and_cost(
-    backend_tenant: tuple[ServiceHandle, str], instrumented: OpenAIInstrumentor
+    backend_tenant: tuple[ServiceHandle, str], openai_v2: OpenAIInstrumentor
 ) -> None:
     service, tenant = backend_tenant  # SQLite, then PostgreSQL
     with otel(service, tenant, resource={"bearlumen.workflow_id": "support"}) as provider:
-        instrumented.instrument(tracer_provider=provider)
+        openai_v2.instrument(tracer_provider=provider)
         attribution = baggage.set_baggage("bearlumen.agent_id", "triage")
         attribution = baggage.set_baggage("bearlumen.end_user_id", "cust-42", attribution)
         token = context.attach(attribution)
@@ -92,12 +81,12 @@ def test_each_model_call_is_one_event_with_exact_tokens_and_cost(
 @pytest.mark.parametrize("encoding", ["protobuf", "json"])
 @pytest.mark.parametrize("gzip", [False, True])
 def test_every_encoding_and_a_resent_payload_counted_once(
-    sqlite_service: ServiceHandle, tenant: str, instrumented: OpenAIInstrumentor, encoding: str, gzip: bool
+    sqlite_service: ServiceHandle, tenant: str, openai_v2: OpenAIInstrumentor, encoding: str, gzip: bool
 ) -> None:
     captured = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(captured))
-    instrumented.instrument(tracer_provider=provider)
+    openai_v2.instrument(tracer_provider=provider)
     chat()
     spans = captured.get_finished_spans()
     assert len(spans) == 1
@@ -135,14 +124,14 @@ def by_sdk(service: ServiceHandle, tenant: str, _instrumentor: OpenAIInstrumento
 def test_the_same_call_as_span_and_sdk_event_is_one_event_in_either_order(
     sqlite_service: ServiceHandle,
     tenant: str,
-    instrumented: OpenAIInstrumentor,
+    openai_v2: OpenAIInstrumentor,
     first: Any,
     then: Any,
     kept: str,
 ) -> None:
-    first(sqlite_service, tenant, instrumented)
+    first(sqlite_service, tenant, openai_v2)
     assert len(read(sqlite_service, tenant)) == 1
-    then(sqlite_service, tenant, instrumented)  # the same recorded response, reported the other way
+    then(sqlite_service, tenant, openai_v2)  # the same recorded response, reported the other way
     (event,) = read(sqlite_service, tenant)
     assert event["metadata"]["integration"] == kept  # the first report is the one kept
     assert event["quantity"] == 17
@@ -150,13 +139,9 @@ def test_the_same_call_as_span_and_sdk_event_is_one_event_in_either_order(
 
 
 def test_both_on_at_once_is_one_event(
-    sqlite_service: ServiceHandle, tenant: str, instrumented: OpenAIInstrumentor
+    sqlite_service: ServiceHandle, tenant: str, openai_v2: OpenAIInstrumentor
 ) -> None:
-    with metered((sqlite_service.base_url, tenant), "openai"), otel(sqlite_service, tenant) as provider:
-        instrumented.instrument(tracer_provider=provider)
-        chat()
-        assert bearlumen.flush(timeout=60) is True
-    events = read(sqlite_service, tenant)
+    events = with_sdk_and_otel(sqlite_service, tenant, openai_v2, chat)
     assert len(events) == 1
     assert events[0]["quantity"] == 17
     assert Decimal(events[0]["providerCostUsd"]) == Decimal("0.0000048")

@@ -10,16 +10,10 @@ Its spans count cached tokens inside `gen_ai.usage.input_tokens` and report them
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
 
-import openai
-import pytest
 from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
-import bearlumen
-from tests.otlp.helpers import otel, read
-from tests.support.cassettes import replay
-from tests.support.metered import metered
+from tests.otlp.helpers import chat_calls, otel, read, with_sdk_and_otel
 from tests.support.service import ServiceHandle
 
 CACHED = (
@@ -27,20 +21,8 @@ CACHED = (
 )
 
 
-@pytest.fixture
-def openllmetry() -> Iterator[OpenAIInstrumentor]:
-    instrumentor = OpenAIInstrumentor()
-    yield instrumentor
-    instrumentor.uninstrument()
-
-
 def two_calls() -> None:
-    client = openai.OpenAI(api_key="sk-test", max_retries=0)
-    with replay(CACHED):
-        for _ in range(2):
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "a poem"}]
-            )
+    chat_calls(CACHED, 2)
 
 
 def test_cache_reads_are_billed_at_their_rate(
@@ -61,11 +43,7 @@ def test_cache_reads_are_billed_at_their_rate(
 def test_with_the_sdk_on_too_each_call_is_billed_once_at_the_same_cost(
     sqlite_service: ServiceHandle, tenant: str, openllmetry: OpenAIInstrumentor
 ) -> None:
-    with metered((sqlite_service.base_url, tenant), "openai"), otel(sqlite_service, tenant) as provider:
-        openllmetry.instrument(tracer_provider=provider)
-        two_calls()
-        assert bearlumen.flush(timeout=60) is True
-    events = read(sqlite_service, tenant)
+    events = with_sdk_and_otel(sqlite_service, tenant, openllmetry, two_calls)
     assert sorted(Decimal(e["providerCostUsd"]) for e in events) == [
         Decimal("0.0002025"),
         Decimal("0.0002187"),
