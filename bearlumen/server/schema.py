@@ -27,6 +27,7 @@ __all__ = [
     "ROLLUP_MEASURES",
     "ROLLUP_SUMS",
     "api_keys",
+    "dashboard_sessions",
     "end_users",
     "metadata",
     "rollup_agent",
@@ -75,6 +76,21 @@ api_keys = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
     Index(None, "tenant_id"),
+)
+
+# A dashboard sign-in (bearlumen/server/dashboard): the cookie holds a random token, the table only its
+# SHA-256, so a leaked database row cannot be replayed and the API key never leaves the sign-in request.
+# Bound to the key it signed in with: revoking the key ends its sessions.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    _tenant_fk(),
+    Column("key_id", String(32), ForeignKey("api_keys.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Index(None, "expires_us"),
 )
 
 end_users = Table(

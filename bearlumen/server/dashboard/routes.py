@@ -1,0 +1,230 @@
+"""The dashboard's routes under ``/dashboard`` (left out of the OpenAPI document: they are pages, not API).
+
+Authentication is the session cookie (sessions.py), never the ``Authorization`` header, and the API gate
+(gate.py) is untouched: it only guards ``/v1``. A page without a live session redirects to the sign-in
+form. Each page's reads run in one worker thread, like the API's, and are scoped to the session's tenant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from bearlumen.server.dashboard import data
+from bearlumen.server.dashboard.charts import COLORS, stacked_bars
+from bearlumen.server.dashboard.pages import Range, html, parse_range
+from bearlumen.server.dashboard.sessions import (
+    SESSION_LIFETIME_US,
+    Session,
+    end_session,
+    find_session,
+    new_token,
+    sign_in,
+    tokens_match,
+)
+from bearlumen.server.db import Database
+from bearlumen.server.jsonio import read_body
+
+__all__ = ["SESSION_COOKIE", "router"]
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+SESSION_COOKIE = "bearlumen_session"
+LOGIN_CSRF_COOKIE = "bearlumen_login_csrf"
+PAGE_SIZE = 50
+_STATIC = Path(__file__).with_name("static")
+_FILTERS = tuple(dimension for dimension, _ in data.BREAKDOWNS)
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, path: str) -> None:
+    """HttpOnly, SameSite=Strict, and Secure whenever the page was served over HTTPS (directly or behind a
+    proxy that uvicorn trusts with X-Forwarded-Proto)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _forget(request: Request, response: Response, name: str, path: str) -> None:
+    _set_cookie(request, response, name, "", 0, path)
+
+
+async def _form(request: Request) -> Dict[str, str]:
+    """An urlencoded form (the gate already bounds its size and arrival time)."""
+    body = (await read_body(request)).decode("utf-8", "replace")
+    parsed = parse_qs(body, keep_blank_values=True, max_num_fields=20)
+    return {k: v[0] for k, v in parsed.items()}
+
+
+async def _session(request: Request) -> Optional[Session]:
+    return await run_in_threadpool(find_session, _db(request), request.cookies.get(SESSION_COOKIE))
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/dashboard/login", status_code=303)
+
+
+# -- signing in and out ---------------------------------------------------------------------------------
+def _login_page(request: Request, error: Optional[str] = None, status: int = 200) -> Response:
+    token = new_token()  # double-submit: the form repeats the cookie's value
+    response = html("login.html", {"csrf": token, "error": error}, status)
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600, "/dashboard/login")
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    if await _session(request) is not None:
+        return RedirectResponse("/dashboard", status_code=303)
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
+        return _login_page(request, "The form expired; sign in again.", 403)
+    token = await run_in_threadpool(sign_in, _db(request), form.get("api_key", ""))
+    if token is None:
+        return _login_page(request, "Invalid or revoked API key.", 401)
+    response = RedirectResponse("/dashboard", status_code=303)
+    _set_cookie(request, response, SESSION_COOKIE, token, SESSION_LIFETIME_US // 1_000_000, "/dashboard")
+    _forget(request, response, LOGIN_CSRF_COOKIE, "/dashboard/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = await _session(request)
+    form = await _form(request)
+    if session is None:
+        return _to_login()
+    if not tokens_match(session.csrf_token, form.get("csrf")):
+        return html("error.html", {"message": "Missing or wrong form token: sign out from the page."}, 403)
+    await run_in_threadpool(end_session, _db(request), request.cookies.get(SESSION_COOKIE, ""))
+    response = _to_login()
+    _forget(request, response, SESSION_COOKIE, "/dashboard")
+    return response
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+def _common(session: Session, picked: Range, path: str) -> Dict[str, Any]:
+    return {"session": session, "range": picked, "path": path, "colors": COLORS}
+
+
+@router.get("")
+async def overview(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_login()
+    params = dict(request.query_params)
+    picked = parse_range(params)
+    stack = params.get("stack") if params.get("stack") in data.STACKS else "model"
+
+    def build() -> Response:
+        def read(conn: Any) -> Dict[str, Any]:
+            tenant, span = session.tenant_id, picked.span
+            series = data.over_time(conn, tenant, span, picked.bucket, stack or "model", {})
+            return {
+                "figures": data.figures(conn, tenant, span, {}),
+                "series": series,
+                "chart": stacked_bars(series),
+                "breakdowns": [data.breakdown(conn, tenant, d, t, span, {}) for d, t in data.BREAKDOWNS],
+            }
+
+        context = _db(request).read(read)
+        return html("overview.html", {**_common(session, picked, "/dashboard"), **context, "stack": stack})
+
+    return await run_in_threadpool(build)
+
+
+def _filters(params: Mapping[str, str]) -> Dict[str, str]:
+    return {k: params[k] for k in _FILTERS if params.get(k)}
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_login()
+    params = dict(request.query_params)
+    picked = parse_range(params)
+    filters = _filters(params)
+    page = int(params["page"]) if params.get("page", "").isdigit() and len(params["page"]) < 7 else 1
+    page = max(page, 1)
+
+    def build() -> Response:
+        def read(conn: Any) -> Dict[str, Any]:
+            offset = (page - 1) * PAGE_SIZE
+            rows = data.events_page(conn, session.tenant_id, picked.span, filters, PAGE_SIZE + 1, offset)
+            return {
+                "figures": data.figures(conn, session.tenant_id, picked.span, filters),
+                "events": rows[:PAGE_SIZE],
+                "more": len(rows) > PAGE_SIZE,
+            }
+
+        context = _db(request).read(read)
+        return html(
+            "events.html",
+            {**_common(session, picked, "/dashboard/events"), **context, "filters": filters, "page": page},
+        )
+
+    return await run_in_threadpool(build)
+
+
+@router.get("/end-users/{end_user_id}")
+async def end_user(request: Request, end_user_id: str) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_login()
+    params = dict(request.query_params)
+    picked = parse_range(params)
+
+    def build() -> Response:
+        def read(conn: Any) -> Optional[Dict[str, Any]]:
+            info = data.end_user_info(conn, session.tenant_id, end_user_id)
+            if info is None:
+                return None
+            tenant, span, only = session.tenant_id, picked.span, {"end_user_id": info["id"]}
+            series = data.over_time(conn, tenant, span, picked.bucket, "model", only)
+            return {
+                "user": info,
+                "figures": data.figures(conn, tenant, span, only),
+                "series": series,
+                "chart": stacked_bars(series),
+                "breakdowns": [
+                    data.breakdown(conn, tenant, d, t, span, only)
+                    for d, t in data.BREAKDOWNS
+                    if d in ("agent_id", "model", "workflow_id")
+                ],
+            }
+
+        context = _db(request).read(read)
+        path = f"/dashboard/end-users/{end_user_id}"
+        if context is None:
+            return html("error.html", {"session": session, "message": "No such end user."}, 404)
+        return html("end_user.html", {**_common(session, picked, path), **context, "stack": "model"})
+
+    return await run_in_threadpool(build)
+
+
+@router.get("/static/dashboard.css")
+async def stylesheet() -> Response:
+    return FileResponse(
+        _STATIC / "dashboard.css", media_type="text/css", headers={"Cache-Control": "max-age=3600"}
+    )
