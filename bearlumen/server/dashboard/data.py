@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bearlumen.server.money import format_money
-from bearlumen.server.schema import end_users, usage_events
+from bearlumen.server.schema import end_users, subscriptions, usage_events
 from bearlumen.server.timefmt import DAY_US, HOUR_US, format_date, format_ts
 from bearlumen.server.usage.totals import Totals, totals
 
