@@ -95,8 +95,15 @@ def _order(item: Tuple[Tuple[Any, ...], Totals]) -> Tuple[Any, ...]:
 def _labels(
     conn: Connection, tenant_id: int, dimension: str, values: Sequence[Optional[str]]
 ) -> Dict[str, str]:
-    """End users are stored by internal id: show their external id (and name)."""
+    """End users are stored by internal id: show their external id (and name); subscriptions their plan."""
     wanted = [v for v in values if v is not None]
+    if dimension == "subscription_id" and wanted:
+        plans = conn.execute(
+            select(subscriptions.c.id, subscriptions.c.plan_id).where(
+                subscriptions.c.tenant_id == tenant_id, subscriptions.c.id.in_(wanted)
+            )
+        )
+        return {r.id: f"{r.plan_id} ({r.id})" for r in plans}
     if dimension != "end_user_id" or not wanted:
         return {}
     rows = conn.execute(
