@@ -151,6 +151,9 @@ usage_events = Table(
     Column("metadata", Text, nullable=False),
     UniqueConstraint("tenant_id", "key_hash"),  # idempotency: (tenant, key) is unique
     Index(None, "tenant_id", "ts_us", "id"),
+    # One customer's calls (the dashboard's end-user page, `GET /v1/usage/events?end_user_id=`) without
+    # scanning every call of the range (migration 0003).
+    Index(None, "tenant_id", "end_user_id", "ts_us"),
 )
 
 # The measures every rollup keeps: counts and exact integer sums over the *recorded* events of a bucket.

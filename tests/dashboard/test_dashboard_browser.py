@@ -89,11 +89,17 @@ def test_sign_in_read_exact_figures_change_range_drill_down_sign_out(page: Any, 
         "",
     ]
     assert list(_table(page, "workflow_id")) == ["due-diligence", "onboarding", "renewals", ""]  # by cost
-    subs = _table(page, "subscription_id")
-    assert subs[acme.subscriptions["pro"]][0] == cost_of([c for c in acme.calls if c.subscription == "pro"])
     days = {(c.ts[:10], c.model) for c in acme.calls if c.cost is not None}
     assert page.locator("[data-testid=chart] rect").count() == len(days)  # a segment per priced (day, model)
     _shoot(page, dash, "overview")
+
+    # End users and subscriptions have a page each (their rollups are per customer, not per hour).
+    page.click("[data-testid=by-page-subscription]")
+    subs = _table(page, "subscription_id")
+    assert subs[acme.subscriptions["pro"]][0] == cost_of([c for c in acme.calls if c.subscription == "pro"])
+    assert subs[""] == [cost_of([c for c in acme.calls if c.subscription is None]), "3", "1"]
+    assert _text(page, "total-cost") == cost_of(acme.calls)
+    page.go_back()
 
     # A narrower range, by hour: the call of 2026-11-05 leaves every figure.
     _pick(page, "2026-11-02", "2026-11-03", "hour")
@@ -126,6 +132,13 @@ def test_sign_in_read_exact_figures_change_range_drill_down_sign_out(page: Any, 
 
     # An end user's page: what cust_alice cost, by agent and model, over time.
     page.go_back()
+    page.click("[data-testid=by-page-end-user]")
+    assert _table(page, "end_user_id")[acme.end_users["cust_bob"]] == [
+        cost_of([c for c in two_days if c.end_user == "cust_bob"]),
+        "3",
+        "1",
+    ]
+    _shoot(page, dash, "end_users")
     page.click("[data-testid=by-end_user_id] tr a:text('cust_alice')")
     alice = [c for c in two_days if c.end_user == "cust_alice"]
     assert _text(page, "end-user").startswith("cust_alice")

@@ -19,6 +19,7 @@ from bearlumen.server.usage.totals import Totals, totals
 
 __all__ = [
     "BREAKDOWNS",
+    "ON_OVERVIEW",
     "STACKS",
     "Breakdown",
     "Row",
@@ -29,14 +30,17 @@ __all__ = [
     "over_time",
 ]
 
-# (dimension, title) of the breakdown tables, in page order.
+# (dimension, title, path segment) of the breakdowns, in page order. The overview shows the first three:
+# their rollups lead with the hour, so a range reads only its own rows; end users and subscriptions (rollups
+# led by the entity, possibly one row per customer and hour) have their own pages.
 BREAKDOWNS = (
-    ("agent_id", "Agent"),
-    ("workflow_id", "Workflow"),
-    ("model", "Model"),
-    ("end_user_id", "End user"),
-    ("subscription_id", "Subscription"),
+    ("agent_id", "Agent", "agent"),
+    ("workflow_id", "Workflow", "workflow"),
+    ("model", "Model", "model"),
+    ("end_user_id", "End user", "end-user"),
+    ("subscription_id", "Subscription", "subscription"),
 )
+ON_OVERVIEW = ("agent_id", "workflow_id", "model")
 STACKS = ("model", "agent_id", "workflow_id")
 Span = Tuple[int, int]
 

@@ -38,7 +38,8 @@ SESSION_COOKIE = "bearlumen_session"
 LOGIN_CSRF_COOKIE = "bearlumen_login_csrf"
 PAGE_SIZE = 50
 _STATIC = Path(__file__).with_name("static")
-_FILTERS = tuple(dimension for dimension, _ in data.BREAKDOWNS)
+_FILTERS = tuple(dimension for dimension, *_ in data.BREAKDOWNS)
+_BY_PATH = {segment: (dimension, title) for dimension, title, segment in data.BREAKDOWNS}
 
 
 def _db(request: Request) -> Database:
@@ -124,7 +125,13 @@ async def logout(request: Request) -> Response:
 
 # -- pages ----------------------------------------------------------------------------------------------
 def _common(session: Session, picked: Range, path: str) -> Dict[str, Any]:
-    return {"session": session, "range": picked, "path": path, "colors": COLORS}
+    return {
+        "session": session,
+        "range": picked,
+        "path": path,
+        "colors": COLORS,
+        "breakdown_pages": [(segment, title) for _, title, segment in data.BREAKDOWNS],
+    }
 
 
 @router.get("")
@@ -144,11 +151,36 @@ async def overview(request: Request) -> Response:
                 "figures": data.figures(conn, tenant, span, {}),
                 "series": series,
                 "chart": stacked_bars(series),
-                "breakdowns": [data.breakdown(conn, tenant, d, t, span, {}) for d, t in data.BREAKDOWNS],
+                "breakdowns": [
+                    data.breakdown(conn, tenant, d, t, span, {})
+                    for d, t, _ in data.BREAKDOWNS
+                    if d in data.ON_OVERVIEW
+                ],
             }
 
         context = _db(request).read(read)
         return html("overview.html", {**_common(session, picked, "/dashboard"), **context, "stack": stack})
+
+    return await run_in_threadpool(build)
+
+
+@router.get("/by/{segment}")
+async def by_dimension(request: Request, segment: str) -> Response:
+    """Every value of one dimension in the range, with its figures (the overview shows the cheap ones)."""
+    session = await _session(request)
+    if session is None:
+        return _to_login()
+    if segment not in _BY_PATH:
+        return html("error.html", {"session": session, "message": "No such breakdown."}, 404)
+    dimension, title = _BY_PATH[segment]
+    picked = parse_range(dict(request.query_params))
+
+    def build() -> Response:
+        table = _db(request).read(
+            lambda conn: data.breakdown(conn, session.tenant_id, dimension, title, picked.span, {})
+        )
+        context = {"breakdown": table, "figures": table.total, "segment": segment}
+        return html("breakdown.html", {**_common(session, picked, f"/dashboard/by/{segment}"), **context})
 
     return await run_in_threadpool(build)
 
@@ -209,8 +241,8 @@ async def end_user(request: Request, end_user_id: str) -> Response:
                 "chart": stacked_bars(series),
                 "breakdowns": [
                     data.breakdown(conn, tenant, d, t, span, only)
-                    for d, t in data.BREAKDOWNS
-                    if d in ("agent_id", "model", "workflow_id")
+                    for d, t, _ in data.BREAKDOWNS
+                    if d in data.ON_OVERVIEW
                 ],
             }
 

@@ -1,4 +1,6 @@
-"""Dashboard sessions: one row per signed-in browser (only the SHA-256 of its cookie token is stored).
+"""Dashboard sessions: one row per signed-in browser (only the SHA-256 of its cookie token is stored), and
+an index on one end user's events by time (the dashboard's end-user page reads them by agent and model,
+which no rollup holds together).
 
 Revision ID: 0003
 Revises: 0002
@@ -14,6 +16,8 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+_EVENTS_BY_END_USER = "ix_usage_events_tenant_id_end_user_id_ts_us"
 
 
 def upgrade() -> None:
@@ -32,8 +36,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_hash", name="pk_dashboard_sessions"),
     )
     op.create_index("ix_dashboard_sessions_expires_us", "dashboard_sessions", ["expires_us"])
+    op.create_index(_EVENTS_BY_END_USER, "usage_events", ["tenant_id", "end_user_id", "ts_us"])
 
 
 def downgrade() -> None:
+    op.drop_index(_EVENTS_BY_END_USER, table_name="usage_events")
     op.drop_index("ix_dashboard_sessions_expires_us", table_name="dashboard_sessions")
     op.drop_table("dashboard_sessions")
