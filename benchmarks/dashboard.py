@@ -153,7 +153,9 @@ def run(backend: str, total: int, days: int) -> List[Dict[str, Any]]:
                 {"start": day, "end": day, "stack": "agent_id"},
                 {},
             ),
-            ("end-user page, 30 days", "/dashboard/end-users/customer-0007", month, {}),
+            ("one end user's page, 30 days", "/dashboard/end-users/customer-0007", month, {}),
+            ("by end user (1,000 customers), 30 days", "/dashboard/by/end-user", month, {}),
+            ("by subscription (200), 30 days", "/dashboard/by/subscription", month, {}),
             (
                 "drill-down: one agent's calls, page 1",
                 "/dashboard/events",
