@@ -8,7 +8,7 @@ form. Each page's reads run in one worker thread, like the API's, and are scoped
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bearlumen.server.dashboard import data
 from bearlumen.server.dashboard.charts import COLORS, stacked_bars
+from bearlumen.server.dashboard.data import Span
 from bearlumen.server.dashboard.pages import Range, html, parse_range
 from bearlumen.server.dashboard.sessions import (
     SESSION_LIFETIME_US,
@@ -124,6 +125,19 @@ async def logout(request: Request) -> Response:
 
 
 # -- pages ----------------------------------------------------------------------------------------------
+Render = Callable[[Session, Range, Dict[str, str]], Response]
+
+
+async def _page(request: Request, render: Render) -> Response:
+    """A signed-in page: the sign-in form without a session, else ``render`` (it reads the database) in a
+    worker thread with the session, the picked range and the query parameters."""
+    session = await _session(request)
+    if session is None:
+        return _to_login()
+    params = dict(request.query_params)
+    return await run_in_threadpool(render, session, parse_range(params), params)
+
+
 def _common(session: Session, picked: Range, path: str) -> Dict[str, Any]:
     return {
         "session": session,
@@ -134,73 +148,59 @@ def _common(session: Session, picked: Range, path: str) -> Dict[str, Any]:
     }
 
 
+def _cheap_breakdowns(conn: Any, tenant: int, span: Span, only: Mapping[str, str]) -> List[data.Breakdown]:
+    return [
+        data.breakdown(conn, tenant, d, t, span, only) for d, t, _ in data.BREAKDOWNS if d in data.ON_OVERVIEW
+    ]
+
+
 @router.get("")
 async def overview(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_login()
-    params = dict(request.query_params)
-    picked = parse_range(params)
-    stack = params.get("stack") if params.get("stack") in data.STACKS else "model"
+    def render(session: Session, picked: Range, params: Dict[str, str]) -> Response:
+        stack = params["stack"] if params.get("stack") in data.STACKS else "model"
 
-    def build() -> Response:
         def read(conn: Any) -> Dict[str, Any]:
             tenant, span = session.tenant_id, picked.span
-            series = data.over_time(conn, tenant, span, picked.bucket, stack or "model", {})
+            series = data.over_time(conn, tenant, span, picked.bucket, stack, {})
             return {
                 "figures": data.figures(conn, tenant, span, {}),
                 "series": series,
                 "chart": stacked_bars(series),
-                "breakdowns": [
-                    data.breakdown(conn, tenant, d, t, span, {})
-                    for d, t, _ in data.BREAKDOWNS
-                    if d in data.ON_OVERVIEW
-                ],
+                "breakdowns": _cheap_breakdowns(conn, tenant, span, {}),
             }
 
-        context = _db(request).read(read)
-        return html("overview.html", {**_common(session, picked, "/dashboard"), **context, "stack": stack})
+        context = {**_common(session, picked, "/dashboard"), **_db(request).read(read), "stack": stack}
+        return html("overview.html", context)
 
-    return await run_in_threadpool(build)
+    return await _page(request, render)
 
 
 @router.get("/by/{segment}")
 async def by_dimension(request: Request, segment: str) -> Response:
     """Every value of one dimension in the range, with its figures (the overview shows the cheap ones)."""
-    session = await _session(request)
-    if session is None:
-        return _to_login()
-    if segment not in _BY_PATH:
-        return html("error.html", {"session": session, "message": "No such breakdown."}, 404)
-    dimension, title = _BY_PATH[segment]
-    picked = parse_range(dict(request.query_params))
 
-    def build() -> Response:
+    def render(session: Session, picked: Range, _params: Dict[str, str]) -> Response:
+        if segment not in _BY_PATH:
+            return html("error.html", {"session": session, "message": "No such breakdown."}, 404)
+        dimension, title = _BY_PATH[segment]
         table = _db(request).read(
             lambda conn: data.breakdown(conn, session.tenant_id, dimension, title, picked.span, {})
         )
         context = {"breakdown": table, "figures": table.total, "segment": segment}
         return html("breakdown.html", {**_common(session, picked, f"/dashboard/by/{segment}"), **context})
 
-    return await run_in_threadpool(build)
-
-
-def _filters(params: Mapping[str, str]) -> Dict[str, str]:
-    return {k: params[k] for k in _FILTERS if params.get(k)}
+    return await _page(request, render)
 
 
 @router.get("/events")
 async def events(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_login()
-    params = dict(request.query_params)
-    picked = parse_range(params)
-    filters = _filters(params)
-    page = int(params["page"]) if params.get("page", "").isdigit() and len(params["page"]) < 7 else 1
-    page = max(page, 1)
+    """The calls behind a figure: any of the breakdown dimensions as filters, 50 a page."""
 
-    def build() -> Response:
+    def render(session: Session, picked: Range, params: Dict[str, str]) -> Response:
+        filters = {k: params[k] for k in _FILTERS if params.get(k)}
+        number = params.get("page", "")
+        page = max(int(number), 1) if number.isdigit() and len(number) < 7 else 1
+
         def read(conn: Any) -> Dict[str, Any]:
             offset = (page - 1) * PAGE_SIZE
             rows = data.events_page(conn, session.tenant_id, picked.span, filters, PAGE_SIZE + 1, offset)
@@ -210,24 +210,17 @@ async def events(request: Request) -> Response:
                 "more": len(rows) > PAGE_SIZE,
             }
 
-        context = _db(request).read(read)
-        return html(
-            "events.html",
-            {**_common(session, picked, "/dashboard/events"), **context, "filters": filters, "page": page},
-        )
+        context = {**_common(session, picked, "/dashboard/events"), **_db(request).read(read)}
+        return html("events.html", {**context, "filters": filters, "page": page})
 
-    return await run_in_threadpool(build)
+    return await _page(request, render)
 
 
 @router.get("/end-users/{end_user_id}")
 async def end_user(request: Request, end_user_id: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_login()
-    params = dict(request.query_params)
-    picked = parse_range(params)
+    """What one customer cost, by agent, workflow and model, over time (by internal or external id)."""
 
-    def build() -> Response:
+    def render(session: Session, picked: Range, _params: Dict[str, str]) -> Response:
         def read(conn: Any) -> Optional[Dict[str, Any]]:
             info = data.end_user_info(conn, session.tenant_id, end_user_id)
             if info is None:
@@ -239,20 +232,16 @@ async def end_user(request: Request, end_user_id: str) -> Response:
                 "figures": data.figures(conn, tenant, span, only),
                 "series": series,
                 "chart": stacked_bars(series),
-                "breakdowns": [
-                    data.breakdown(conn, tenant, d, t, span, only)
-                    for d, t, _ in data.BREAKDOWNS
-                    if d in data.ON_OVERVIEW
-                ],
+                "breakdowns": _cheap_breakdowns(conn, tenant, span, only),
             }
 
         context = _db(request).read(read)
-        path = f"/dashboard/end-users/{end_user_id}"
         if context is None:
             return html("error.html", {"session": session, "message": "No such end user."}, 404)
+        path = f"/dashboard/end-users/{context['user']['id']}"
         return html("end_user.html", {**_common(session, picked, path), **context, "stack": "model"})
 
-    return await run_in_threadpool(build)
+    return await _page(request, render)
 
 
 @router.get("/static/dashboard.css")
