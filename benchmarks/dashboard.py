@@ -13,7 +13,6 @@ A page's figures are checked against the API's and against a direct SQL sum firs
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import statistics
@@ -21,7 +20,7 @@ import time
 from typing import Any, Dict, List, Tuple
 
 import httpx
-from _service import MODELS, ServiceHandle, running_service
+from _service import MODELS, ServiceHandle, range_args, running_service
 from sqlalchemy import insert, text
 
 from bearlumen.server.db import Database
@@ -197,15 +196,10 @@ def run(backend: str, total: int, days: int) -> List[Dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    rows = [row for b in backends for row in run(b, args.events, args.days)]
+    backends, events, days = range_args(__doc__.split("\n")[0])
+    rows = [row for b in backends for row in run(b, events, days)]
     print(
-        f"\nDashboard pages over {args.events:,} events ({args.days} days, {END_USERS} end users), "
+        f"\nDashboard pages over {events:,} events ({days} days, {END_USERS} end users), "
         f"{REPEAT} interleaved requests each over loopback HTTP (server render included)\n"
     )
     print("| backend | page | median ms | max ms | x baseline |")
