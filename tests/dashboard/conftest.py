@@ -8,10 +8,12 @@ Playwright for Python. The dataset is recorded through the SDK over HTTP, with f
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
+import httpx
 import pytest
 
 import bearlumen
@@ -177,3 +179,19 @@ def page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+# -- plain HTTP, for the checks a browser would hide ---------------------------------------------------
+def http_client(dash: Deployment, headers: Optional[Dict[str, str]] = None) -> httpx.Client:
+    return httpx.Client(base_url=dash.service.base_url, headers=headers or {}, timeout=30)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def http_sign_in(client: httpx.Client, key: str) -> httpx.Response:
+    token = csrf_of(client.get("/dashboard/login").text)
+    return client.post("/dashboard/login", data={"csrf": token, "api_key": key})

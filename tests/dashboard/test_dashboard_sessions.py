@@ -5,29 +5,13 @@ API's own authentication left exactly as it was (a dashboard cookie opens no /v1
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional
 
 import httpx
 from sqlalchemy import create_engine, text
 
 from bearlumen.server.dburl import normalize_database_url
 from bearlumen.server.keys import revoke_key
-from tests.dashboard.conftest import Deployment, cost_of
-
-
-def _client(dash: Deployment, headers: Optional[Dict[str, str]] = None) -> httpx.Client:
-    return httpx.Client(base_url=dash.service.base_url, headers=headers or {}, timeout=30)
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match is not None
-    return match.group(1)
-
-
-def _sign_in(client: httpx.Client, key: str) -> httpx.Response:
-    token = _csrf(client.get("/dashboard/login").text)
-    return client.post("/dashboard/login", data={"csrf": token, "api_key": key})
+from tests.dashboard.conftest import Deployment, cost_of, csrf_of, http_client, http_sign_in
 
 
 def _set_cookie(response: httpx.Response, name: str) -> str:
@@ -37,13 +21,13 @@ def _set_cookie(response: httpx.Response, name: str) -> str:
 
 
 def test_sign_in_needs_the_forms_csrf_token(dash: Deployment) -> None:
-    with _client(dash) as client:
+    with http_client(dash) as client:
         no_form = client.post("/dashboard/login", data={"api_key": dash.acme.key})
         assert no_form.status_code == 403 and "bearlumen_session" not in client.cookies
         client.get("/dashboard/login")  # the form's cookie, but another token in the body
         forged = client.post("/dashboard/login", data={"api_key": dash.acme.key, "csrf": "x" * 43})
         assert forged.status_code == 403 and "bearlumen_session" not in client.cookies
-        signed_in = _sign_in(client, dash.acme.key)
+        signed_in = http_sign_in(client, dash.acme.key)
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/dashboard"
         cookie = _set_cookie(signed_in, "bearlumen_session")
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
@@ -52,10 +36,10 @@ def test_sign_in_needs_the_forms_csrf_token(dash: Deployment) -> None:
 
 def test_the_cookie_is_secure_behind_https(dash: Deployment) -> None:
     # uvicorn trusts X-Forwarded-Proto from loopback, as from a TLS-terminating proxy on the same host.
-    with _client(dash, {"X-Forwarded-Proto": "https"}) as client:
+    with http_client(dash, {"X-Forwarded-Proto": "https"}) as client:
         form = client.get("/dashboard/login")
         assert "; Secure" in _set_cookie(form, "bearlumen_login_csrf")
-        token = _csrf(form.text)
+        token = csrf_of(form.text)
         # httpx keeps a Secure cookie for https URLs only: send the form's cookie by hand.
         signed_in = client.post(
             "/dashboard/login",
@@ -68,8 +52,8 @@ def test_the_cookie_is_secure_behind_https(dash: Deployment) -> None:
 
 
 def test_the_database_keeps_only_a_digest_and_never_the_key(dash: Deployment) -> None:
-    with _client(dash) as client:
-        assert _sign_in(client, dash.acme.key).status_code == 303
+    with http_client(dash) as client:
+        assert http_sign_in(client, dash.acme.key).status_code == 303
         token = client.cookies["bearlumen_session"]
     assert dash.acme.key not in token and len(token) == 43
     engine = create_engine(normalize_database_url(dash.service.database_url))
@@ -82,8 +66,8 @@ def test_the_database_keeps_only_a_digest_and_never_the_key(dash: Deployment) ->
 
 
 def test_sign_out_needs_the_token_and_ends_the_session(dash: Deployment) -> None:
-    with _client(dash) as client:
-        _sign_in(client, dash.acme.key)
+    with http_client(dash) as client:
+        http_sign_in(client, dash.acme.key)
         page = client.get("/dashboard", params={"start": "2026-11-01", "end": "2026-11-30"})
         assert (
             page.status_code == 200 and f'data-testid="total-cost">{cost_of(dash.acme.calls)}<' in page.text
@@ -92,9 +76,9 @@ def test_sign_out_needs_the_token_and_ends_the_session(dash: Deployment) -> None
         assert client.post("/dashboard/logout", data={"csrf": "x" * 43}).status_code == 403
         assert client.get("/dashboard").status_code == 200
         token = client.cookies["bearlumen_session"]
-        out = client.post("/dashboard/logout", data={"csrf": _csrf(page.text)})
+        out = client.post("/dashboard/logout", data={"csrf": csrf_of(page.text)})
         assert (out.status_code, out.headers["location"]) == (303, "/dashboard/login")
-    with _client(dash) as replay:  # the old cookie, kept by someone: dead on the server
+    with http_client(dash) as replay:  # the old cookie, kept by someone: dead on the server
         replay.cookies.set("bearlumen_session", token)
         answer = replay.get("/dashboard")
         assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/login")
@@ -102,8 +86,8 @@ def test_sign_out_needs_the_token_and_ends_the_session(dash: Deployment) -> None
 
 def test_revoking_the_key_ends_its_sessions(dash: Deployment) -> None:
     key = dash.service.create_key("acme-dashboard")
-    with _client(dash) as client:
-        _sign_in(client, key)
+    with http_client(dash) as client:
+        http_sign_in(client, key)
         assert client.get("/dashboard").status_code == 200
         from bearlumen.server.db import Database
 
@@ -116,8 +100,8 @@ def test_revoking_the_key_ends_its_sessions(dash: Deployment) -> None:
 
 
 def test_the_api_keeps_its_own_authentication(dash: Deployment) -> None:
-    with _client(dash) as client:
-        _sign_in(client, dash.acme.key)
+    with http_client(dash) as client:
+        http_sign_in(client, dash.acme.key)
         assert client.get("/dashboard").status_code == 200
         refused = client.get("/v1/usage/summary")  # the session cookie is not an API credential
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "authentication_failed"
@@ -129,8 +113,8 @@ def test_the_api_keeps_its_own_authentication(dash: Deployment) -> None:
 
 
 def test_pages_load_nothing_from_elsewhere(dash: Deployment) -> None:
-    with _client(dash) as client:
-        _sign_in(client, dash.acme.key)
+    with http_client(dash) as client:
+        http_sign_in(client, dash.acme.key)
         page = client.get("/dashboard", params={"start": "2026-11-01", "end": "2026-11-30"})
         csp = page.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
