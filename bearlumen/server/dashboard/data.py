@@ -240,7 +240,7 @@ def events_page(
     return [
         EventRow(
             id=r.public_id,
-            timestamp=format_ts(r.ts_us),
+            timestamp=format_ts(r.ts_us)[:19].replace("T", " "),  # to the second; the API has the rest
             metric=r.metric_name,
             quantity=_quantity(r.quantity_micro),
             cost=None if r.cost_pico is None else format_money(r.cost_pico),
