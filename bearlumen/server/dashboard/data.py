@@ -101,13 +101,8 @@ def _labels(
 ) -> Dict[str, str]:
     """End users are stored by internal id: show their external id (and name); subscriptions their plan."""
     wanted = [v for v in values if v is not None]
-    if dimension == "subscription_id" and wanted:
-        plans = conn.execute(
-            select(subscriptions.c.id, subscriptions.c.plan_id).where(
-                subscriptions.c.tenant_id == tenant_id, subscriptions.c.id.in_(wanted)
-            )
-        )
-        return {r.id: f"{r.plan_id} ({r.id})" for r in plans}
+    if dimension == "subscription_id":  # the id tells two subscriptions on one plan apart
+        return {sid: f"{plan} ({sid})" for sid, plan in _plans(conn, tenant_id, wanted).items()}
     if dimension != "end_user_id" or not wanted:
         return {}
     rows = conn.execute(
@@ -116,6 +111,19 @@ def _labels(
         )
     )
     return {r.id: r.external_id + (f" ({r.name})" if r.name else "") for r in rows}
+
+
+def _plans(conn: Connection, tenant_id: int, ids: Sequence[Optional[str]]) -> Dict[str, str]:
+    """Subscription id -> its plan id."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(subscriptions.c.id, subscriptions.c.plan_id).where(
+            subscriptions.c.tenant_id == tenant_id, subscriptions.c.id.in_(wanted)
+        )
+    )
+    return {r.id: r.plan_id for r in rows}
 
 
 def _label(value: Optional[str], labels: Mapping[str, str]) -> str:
@@ -207,6 +215,7 @@ class EventRow:
     workflow: Optional[str]
     end_user: Optional[str]
     subscription: Optional[str]
+    plan: Optional[str]  # the subscription's plan, shown (the id is in the cell's title)
 
 
 _ev = usage_events.c
@@ -237,6 +246,7 @@ def events_page(
     )
     rows = list(conn.execute(query))
     labels = _labels(conn, tenant_id, "end_user_id", [r.end_user_id for r in rows])
+    plans = _plans(conn, tenant_id, [r.subscription_id for r in rows])
     return [
         EventRow(
             id=r.public_id,
@@ -249,6 +259,7 @@ def events_page(
             workflow=r.workflow_id,
             end_user=None if r.end_user_id is None else labels.get(r.end_user_id, r.end_user_id),
             subscription=r.subscription_id,
+            plan=None if r.subscription_id is None else plans.get(r.subscription_id, r.subscription_id),
         )
         for r in rows
     ]
