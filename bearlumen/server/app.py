@@ -88,6 +88,9 @@ def create_app(
         routers.append(system.metrics_router)
     for router in routers:
         app.include_router(router)
+    from bearlumen.server.dashboard import router as dashboard  # jinja2 loads with the service only
+
+    app.include_router(dashboard)  # pages under /dashboard, outside the OpenAPI document and the gate
     # Built now, from the routers (cheap), not from the OpenAPI document on first use (slow, on the loop).
     paths = PathIndex((route.path, route.methods) for r in routers for route in r.routes)
     _install_error_handlers(app)

@@ -41,7 +41,7 @@ class Rollup:
     @property
     def columns(self) -> Tuple[str, ...]:
         """What a query can filter or group on here (``day`` derives from ``hour``)."""
-        return (self.dimension, "metric_name", "event_type", "day")
+        return (self.dimension, "metric_name", "event_type", "day", "hour")
 
 
 ROLLUPS = (
