@@ -110,7 +110,7 @@ def test_an_agent_run_inside_another_agents_tool_is_billed_to_the_inner_agent(
 
     assert lead.run_sync("Weather?").output == "The expert says sunny"
     assert [c.attribution.agent_id for c in sink.calls] == ["lead", "expert", "expert", "lead"]
-    assert tokens(sink.calls) == [(20, 5), (31, 7), (52, 4), (60, 5)]
+    assert tokens(sink.calls) == [(20, 6), (31, 7), (52, 4), (60, 5)]
 
 
 def test_uninstalled_nothing_is_attributed(
