@@ -7,28 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Optional
 
-import openai
-
 import bearlumen
 from bearlumen.metering.record import LLMCall
-from examples._compatible_host import CompatibleHost, Turn
+from examples._compatible_host import CompatibleHost
+from tests.support.agent_frameworks import HANDOFF, triage
 from tests.support.sinks import ListSink
-
-HANDOFF = [
-    Turn(tool="transfer_to_billing", prompt_tokens=30, completion_tokens=7),
-    Turn(text="Your invoice is paid", prompt_tokens=50, completion_tokens=4),
-]
-
-
-def triage(server: CompatibleHost) -> Any:
-    """A triage agent that hands off to a billing agent (built per event loop: the async client is bound
-    to the loop it first runs in)."""
-    from agents import Agent, OpenAIChatCompletionsModel
-
-    client = openai.AsyncOpenAI(base_url=server.url, api_key="local", max_retries=0)
-    model = OpenAIChatCompletionsModel("gpt-4o-mini", client)
-    billing = Agent(name="billing", instructions="Answer billing questions.", model=model)
-    return Agent(name="triage", instructions="Route the question.", handoffs=[billing], model=model)
 
 
 def tokens(calls: List[LLMCall]) -> List[tuple[int, int]]:

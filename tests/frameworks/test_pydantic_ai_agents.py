@@ -4,32 +4,13 @@ OpenAI chat model, through the real openai client to a local host answering in O
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List
+from typing import Callable, List
 
 import bearlumen
 from bearlumen.metering.record import LLMCall
 from examples._compatible_host import CompatibleHost, Turn
+from tests.support.agent_frameworks import WEATHER, researcher
 from tests.support.sinks import ListSink
-
-WEATHER = [
-    Turn(tool="lookup", arguments='{"city": "Paris"}', prompt_tokens=31, completion_tokens=7),
-    Turn(text="Sunny in Paris", prompt_tokens=52, completion_tokens=4),
-]
-
-
-def researcher(server: CompatibleHost, name: str = "researcher") -> Any:
-    from pydantic_ai import Agent
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-
-    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=server.url, api_key="local"))
-    agent = Agent(model, name=name)
-
-    @agent.tool_plain
-    def lookup(city: str) -> str:
-        return f"sunny in {city}"
-
-    return agent
 
 
 def tokens(calls: List[LLMCall]) -> List[tuple[int, int]]:
