@@ -25,7 +25,7 @@ from typing import Any
 
 import openai
 from _compatible_host import CompatibleHost, Turn
-from _service import connect, report_since
+from _service import connect, finish
 
 import bearlumen
 
@@ -69,13 +69,7 @@ def main() -> int:
         print("run_sync:", result.final_output, f"(answered by {result.last_agent.name})")
         print("run_streamed:", asyncio.run(streamed(host)))
 
-    delivered = bearlumen.flush(timeout=30)
-    stats = bearlumen.stats()
-    print(f"\nmodel calls recorded: {stats.get('emitted')}, delivered: {stats.get('delivered')}")
-    print(report_since(client, started))  # only this run's events: cost by agent and by workflow
-    bearlumen.uninstrument()
-    client.close()
-    return 0 if delivered else 1
+    return finish(client, started)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 
 from _offline import provider_keys, recorded
-from _service import connect, report_since
+from _service import connect, finish
 
 import bearlumen
 
@@ -49,13 +49,7 @@ def main() -> int:
         line = writer.run_sync("Say this is a test")
     print("writer:", str(line.output)[:100])
 
-    delivered = bearlumen.flush(timeout=30)
-    stats = bearlumen.stats()
-    print(f"\nmodel calls recorded: {stats.get('emitted')}, delivered: {stats.get('delivered')}")
-    print(report_since(client, started))  # only this run's events: cost by agent and by workflow
-    bearlumen.uninstrument()
-    client.close()
-    return 0 if delivered else 1
+    return finish(client, started)
 
 
 if __name__ == "__main__":

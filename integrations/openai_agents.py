@@ -43,7 +43,7 @@ MAX_OPEN_SPANS = 10_000
 _MAX_DEPTH = 64  # a parent chain longer than this is not followed (a cycle would otherwise never end)
 _spans: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
 
-_lock = threading.Lock()  # install/uninstall only; the processor and the lookup never take it
+_lock = threading.RLock()  # install/uninstall only; the processor and the lookup never take it
 _enabled = False
 _processor: Any = None
 _hook_registered = False
@@ -124,37 +124,32 @@ def _processor_class(tracing: Any) -> type:
     return BearLumenAgentsProcessor
 
 
-def _register(tracing: Any) -> None:
+def _on_import(tracing: Any) -> None:
+    """Add the processor once `agents.tracing` is imported (runs inside the app's import: never raises)."""
     global _processor
-    if _processor is None:
-        _processor = _processor_class(tracing)()
-        tracing.add_trace_processor(_processor)
-
-
-def _on_import(module: Any) -> None:
-    # Runs inside the application's import: it must never raise.
-    try:
-        with _lock:
-            if _enabled:
-                _register(module)
-    except Exception:
-        logger.debug("bearlumen: registering the Agents SDK tracing processor failed", exc_info=True)
+    with _lock:
+        if not _enabled or _processor is not None:
+            return
+        try:
+            _processor = _processor_class(tracing)()
+            tracing.add_trace_processor(_processor)
+        except Exception:
+            logger.debug("bearlumen: registering the Agents SDK tracing processor failed", exc_info=True)
 
 
 def install() -> None:
     """Bill model calls made inside Agents SDK agents to them (now, or when `agents` is imported)."""
     global _enabled, _hook_registered
+    import wrapt
+
     with _lock:
         _enabled = True
         add_framework_lookup(lookup)
-        tracing = sys.modules.get(_TRACING_MODULE)
-        if tracing is not None:
-            _register(tracing)
-        elif not _hook_registered:
-            import wrapt
-
-            wrapt.register_post_import_hook(_on_import, _TRACING_MODULE)
+        if not _hook_registered:  # wrapt runs the hook at once when the module is already imported
             _hook_registered = True
+            wrapt.register_post_import_hook(_on_import, _TRACING_MODULE)
+        elif _TRACING_MODULE in sys.modules:
+            _on_import(sys.modules[_TRACING_MODULE])
 
 
 def uninstall() -> None:
