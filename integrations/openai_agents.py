@@ -25,9 +25,11 @@ the lookup and makes the processor inert (the SDK offers no way to remove one pr
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
+from types import MappingProxyType
 from typing import Any, Dict, Optional, Tuple
 
 from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
@@ -76,17 +78,23 @@ def lookup() -> Optional[Attribution]:
             break
         parent, name = entry
         depth += 1
-    metadata: Dict[str, Any] = {"framework": FRAMEWORK}
     trace_id = span.trace_id
-    if isinstance(trace_id, str) and trace_id and trace_id != "no-op":
+    if not isinstance(trace_id, str) or not trace_id or trace_id == "no-op":
+        return None if name is None else _attribution(name, None, None)
+    trace = tracing.get_current_trace()
+    group_id = getattr(trace, "group_id", None) if trace is not None else None
+    return _attribution(name, trace_id, group_id if isinstance(group_id, str) and group_id else None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _attribution(name: Optional[str], trace_id: Optional[str], group_id: Optional[str]) -> Attribution:
+    # Cached: every call of one agent in one trace reads the same (immutable) attribution.
+    metadata: Dict[str, Any] = {"framework": FRAMEWORK}
+    if trace_id is not None:
         metadata["openai_agents_trace_id"] = trace_id
-        trace = tracing.get_current_trace()
-        group_id = getattr(trace, "group_id", None) if trace is not None else None
-        if isinstance(group_id, str) and group_id:
-            metadata["openai_agents_group_id"] = group_id
-    elif name is None:
-        return None
-    return Attribution().merged_with({"agent_id": name} if name else {}, metadata)
+    if group_id is not None:
+        metadata["openai_agents_group_id"] = group_id
+    return Attribution(agent_id=name, metadata=MappingProxyType(metadata))
 
 
 def _processor_class(tracing: Any) -> type:

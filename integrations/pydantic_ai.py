@@ -20,8 +20,10 @@ or changed; the lookup reads `sys.modules` only, so it costs nothing until pydan
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from types import MappingProxyType
 from typing import Any, Dict, Optional
 
 from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
@@ -41,14 +43,27 @@ def lookup() -> Optional[Attribution]:
     context = current() if current is not None else None
     if context is None:
         return None
-    agent = getattr(context, "agent", None)
-    name = getattr(agent, "name", None)
+    name = getattr(getattr(context, "agent", None), "name", None)
+    return _attribution(
+        name if isinstance(name, str) and name else None,
+        _text(getattr(context, "run_id", None)),
+        _text(getattr(context, "conversation_id", None)),
+    )
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _attribution(name: Optional[str], run_id: Optional[str], conversation_id: Optional[str]) -> Attribution:
+    # Cached: every request of one run reads the same (immutable) attribution.
     metadata: Dict[str, Any] = {"framework": FRAMEWORK}
-    for key in ("run_id", "conversation_id"):
-        value = getattr(context, key, None)
-        if isinstance(value, str) and value:
-            metadata[f"pydantic_ai_{key}"] = value
-    return Attribution().merged_with({"agent_id": name} if isinstance(name, str) and name else {}, metadata)
+    if run_id is not None:
+        metadata["pydantic_ai_run_id"] = run_id
+    if conversation_id is not None:
+        metadata["pydantic_ai_conversation_id"] = conversation_id
+    return Attribution(agent_id=name, metadata=MappingProxyType(metadata))
 
 
 def install() -> None:
