@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Optional
 
+import openai
+
 import bearlumen
 from bearlumen.metering.record import LLMCall
 from examples._compatible_host import CompatibleHost
@@ -106,3 +108,23 @@ def test_with_the_sdks_tracing_disabled_calls_are_metered_unattributed(
 
     assert tokens(sink.calls) == [(30, 7), (50, 4)]  # metered all the same
     assert [c.attribution.agent_id for c in sink.calls] == [None, None]  # the documented limit
+
+
+def test_responses_model_on_recorded_openai_traffic(metering: Callable[..., ListSink]) -> None:
+    """The SDK's default model (the Responses API) against api.openai.com, replaying a recorded real
+    response (INDEX.tsv: input 22, output 6)."""
+    from agents import Agent, OpenAIResponsesModel, Runner
+
+    from tests.support.cassettes import replay
+
+    sink = metering()
+    client = openai.AsyncOpenAI(api_key="test", max_retries=0)
+    writer = Agent(name="writer", model=OpenAIResponsesModel("gpt-4o-mini", client))
+    with replay("otel-python-contrib/openai/test_responses_create_basic[content_mode0].yaml"):
+        result = Runner.run_sync(writer, "Say this is a test")
+
+    assert result.final_output
+    (call,) = sink.calls
+    assert call.operation == "responses" and call.attribution.agent_id == "writer"
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (22, 6)  # type: ignore[union-attr]
+    assert call.attribution.metadata["openai_agents_trace_id"].startswith("trace_")
