@@ -68,3 +68,15 @@ def metering(sink: ListSink) -> Iterator[Callable[..., ListSink]]:
 def _scope_is_left_clean() -> Iterator[None]:
     yield
     assert current_attribution() == EMPTY, "a test leaked an attribution scope"
+
+
+@pytest.fixture
+def integration_anthropic() -> Iterator[None]:
+    """The anthropic patch installed for the test."""
+    from bearlumen.integrations import anthropic
+
+    anthropic.install()
+    try:
+        yield
+    finally:
+        anthropic.uninstall()

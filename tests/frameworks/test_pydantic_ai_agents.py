@@ -105,3 +105,29 @@ def test_uninstalled_nothing_is_attributed(
 
     assert tokens(sink.calls) == [(31, 7), (52, 4)]
     assert [c.attribution for c in sink.calls] == [bearlumen.current_attribution()] * 2
+
+
+def test_an_anthropic_model_on_recorded_traffic(
+    metering: Callable[..., ListSink], integration_anthropic: None
+) -> None:
+    """pydantic-ai's Anthropic model through the real anthropic client, replaying a recorded real
+    response (INDEX.tsv: input 17, output 189): metered by the anthropic patch, billed to the agent."""
+    import anthropic
+    from pydantic_ai import Agent
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+
+    from tests.support.cassettes import replay
+
+    sink = metering()
+    client = anthropic.AsyncAnthropic(api_key="test", max_retries=0)
+    model = AnthropicModel("claude-3-opus-20240229", provider=AnthropicProvider(anthropic_client=client))
+    poet = Agent(model, name="poet")
+    with replay("openllmetry/anthropic/test_async_anthropic_message_create_legacy.yaml"):
+        result = poet.run_sync("Tell me a joke about OpenTelemetry")
+
+    assert result.output
+    (call,) = sink.calls
+    assert (call.provider, call.attribution.agent_id) == ("anthropic", "poet")
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (17, 189)  # type: ignore[union-attr]
+    assert call.attribution.metadata["pydantic_ai_run_id"] == result.run_id
