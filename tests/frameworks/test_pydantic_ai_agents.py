@@ -131,3 +131,24 @@ def test_an_anthropic_model_on_recorded_traffic(
     assert (call.provider, call.attribution.agent_id) == ("anthropic", "poet")
     assert (call.usage.input_tokens, call.usage.output_tokens) == (17, 189)  # type: ignore[union-attr]
     assert call.attribution.metadata["pydantic_ai_run_id"] == result.run_id
+
+
+def test_a_responses_model_on_recorded_traffic(metering: Callable[..., ListSink]) -> None:
+    """pydantic-ai's OpenAI Responses model, replaying a recorded real response (INDEX.tsv: input 22,
+    output 6)."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    from tests.support.cassettes import replay
+
+    sink = metering()
+    model = OpenAIResponsesModel("gpt-4o-mini", provider=OpenAIProvider(api_key="test"))
+    summarizer = Agent(model, name="summarizer")
+    with replay("otel-python-contrib/openai/test_responses_create_basic[content_mode0].yaml"):
+        result = summarizer.run_sync("Say this is a test")
+
+    (call,) = sink.calls
+    assert (call.operation, call.attribution.agent_id) == ("responses", "summarizer")
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (22, 6)  # type: ignore[union-attr]
+    assert call.attribution.metadata["pydantic_ai_run_id"] == result.run_id
