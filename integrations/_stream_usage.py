@@ -30,8 +30,6 @@ STREAM_USAGE_HOSTS: FrozenSet[str] = frozenset(
         "api.deepseek.com",
         "openrouter.ai",
         "api.openrouter.ai",
-        "api.fireworks.ai",
-        "api.x.ai",
         "generativelanguage.googleapis.com",  # Gemini's OpenAI-compatible endpoint
         "localhost:11434",  # Ollama's default address
         "127.0.0.1:11434",
