@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Optional, Sequence
@@ -40,6 +41,8 @@ class CompatibleHost:
         self.requests: List[Dict[str, Any]] = []  # every JSON body received, in order
         self._lock = threading.Lock()
         self._answered = 0
+        # Response ids unique to this host: a service records a response id once, whichever run sent it.
+        self.id_prefix = f"chatcmpl-local-{uuid.uuid4().hex[:12]}"
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread: Optional[threading.Thread] = None
@@ -73,6 +76,9 @@ class CompatibleHost:
             self._answered += 1
             return self._answered, self.turns[self._answered - 1]
 
+    def response_id(self, number: int) -> str:
+        return f"{self.id_prefix}-{number}"
+
 
 def _message(turn: Turn, number: int) -> Dict[str, Any]:
     if turn.tool is None:
@@ -94,9 +100,9 @@ def _usage(turn: Turn) -> Dict[str, int]:
     }
 
 
-def _completion(turn: Turn, number: int, model: str) -> Dict[str, Any]:
+def _completion(turn: Turn, number: int, model: str, response_id: str) -> Dict[str, Any]:
     return {
-        "id": f"chatcmpl-local-{number}",
+        "id": response_id,
         "object": "chat.completion",
         "created": 1_700_000_000 + number,
         "model": model,
@@ -111,9 +117,11 @@ def _completion(turn: Turn, number: int, model: str) -> Dict[str, Any]:
     }
 
 
-def _chunks(turn: Turn, number: int, model: str, include_usage: bool) -> Iterator[Dict[str, Any]]:
+def _chunks(
+    turn: Turn, number: int, model: str, response_id: str, include_usage: bool
+) -> Iterator[Dict[str, Any]]:
     base = {
-        "id": f"chatcmpl-local-{number}",
+        "id": response_id,
         "object": "chat.completion.chunk",
         "created": 1_700_000_000,
         "model": model,
@@ -165,11 +173,11 @@ def _handler(host: CompatibleHost) -> type:
             number, turn = host.next_turn()
             model = str(body.get("model") or "local-model")
             if not body.get("stream"):
-                return self._json(200, _completion(turn, number, model))
+                return self._json(200, _completion(turn, number, model, host.response_id(number)))
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             events = b"".join(
                 b"data: " + json.dumps(chunk).encode() + b"\n\n"
-                for chunk in _chunks(turn, number, model, include_usage)
+                for chunk in _chunks(turn, number, model, host.response_id(number), include_usage)
             )
             self._send(200, "text/event-stream", events + b"data: [DONE]\n\n")
 

@@ -53,7 +53,7 @@ def test_framework_agents_reach_the_service(
     run_both(host([*WEATHER, *HANDOFF]))
 
     recorded = [(e["agentId"], e["quantity"], e["metadata"]["framework"]) for e in events(client)]
-    assert recorded == [  # response ids chatcmpl-local-1..4, in the order of the script
+    assert recorded == [  # response ids <host prefix>-1..4: the order of the script
         ("researcher", 38, "pydantic-ai"),
         ("researcher", 56, "pydantic-ai"),
         ("triage", 37, "openai-agents"),
