@@ -28,6 +28,8 @@ MAX_ENTRIES = 4096
 # genai-prices applies a special rule to these (a minimum billed duration): never cached
 _SPECIAL_MODELS = {("groq", "whisper-large-v3"), ("groq", "whisper-large-v3-turbo")}
 
+_POWERS_OF_TEN = frozenset(10**exponent for exponent in range(13))
+
 UNCACHED = object()  # the key must go through genai-prices' whole path every time
 
 
@@ -38,6 +40,7 @@ class Rates:
         "_by_key",
         "_has_requests",
         "_leaves",
+        "_per_unit",
         "_resolved",
         "_shapes",
         "_tiered",
@@ -60,6 +63,11 @@ class Rates:
         self._by_key = {unit.usage_key: unit for unit, _ in resolved if unit.usage_key != "requests"}
         self._has_requests = any(unit.usage_key == "requests" for unit, _ in resolved)
         self._tiered = any(isinstance(rate, TieredPrices) for _, rate in resolved)
+        # Flat rates per a power of ten (the common case): price / per is exact, so count x (price / per)
+        # is the very value genai-prices' (price x count) / per is; a zero count adds nothing.
+        self._per_unit: Optional[Tuple[Tuple[str, Decimal], ...]] = None
+        if all(type(rate) is Decimal and unit.per in _POWERS_OF_TEN for unit, rate in resolved):
+            self._per_unit = tuple((unit.usage_key, rate / unit.per) for unit, rate in resolved)
         self._shapes: Dict[Tuple[FrozenSet[str], FrozenSet[str]], bool] = {}
         units = sorted(self._by_key.values(), key=lambda unit: (-len(unit.dimensions), unit.usage_key))
         self._leaves = tuple(
@@ -96,8 +104,14 @@ class Rates:
             counts[key] = leaf
         if self._has_requests:
             counts["requests"] = 1
-        total_input = values.get("input_tokens", 0) if self._tiered else 0
         total = Decimal(0)
+        if self._per_unit is not None:
+            for key, per_unit in self._per_unit:
+                count = counts[key]
+                if count:
+                    total += count * per_unit
+            return total
+        total_input = values.get("input_tokens", 0) if self._tiered else 0
         for unit, rate in self._resolved:
             total += calc_unit_price(rate, counts[unit.usage_key], total_input, unit.per)
         return total
