@@ -274,7 +274,9 @@ class Exporter(Writing, Sending):
                 self._polling = False  # callers wake it from now on
                 polled = False
                 if not self._buffer:  # (re-checked after publishing the flag: no call is missed)
-                    self._wake.wait(1.0)
+                    # asleep until a call (or flush / shutdown / SIGTERM) sets the event: no timer
+                    # wakes an idle process
+                    self._wake.wait()
             except Exception:
                 logger.warning("bearlumen: delivery writer error", exc_info=True)
                 self._stop.wait(0.5)
