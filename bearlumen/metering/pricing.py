@@ -235,8 +235,8 @@ class PriceBook:
                 found: Any = Price(None, UNPRICED, reason, model_ref, found_provider.id)
             else:
                 found = resolve(found_provider, model, when, context, _PART_PRICES)
-        except LookupError:
-            found = UNCACHED  # genai-prices' path says why (host or model not in price data)
+        except LookupError:  # not in the price data, for any usage (the snapshot never changes)
+            found = Price(None, UNPRICED, _not_found(url, provider_id), model_ref)
         except Exception:
             found = UNCACHED
         if len(self._rates) >= MAX_ENTRIES:
@@ -264,9 +264,7 @@ class PriceBook:
                 _engine_usage(usage), found_provider, genai_request_timestamp=when, price_context=context
             )
         except LookupError:
-            if url is not None and provider_id is None:
-                return Price(None, UNPRICED, "host or model not in price data", model_ref)
-            return Price(None, UNPRICED, "model not in price data", model_ref)
+            return Price(None, UNPRICED, _not_found(url, provider_id), model_ref)
         except Exception:  # a validation error of the engine must not lose the event
             logger.debug("bearlumen: pricing %s failed", model_ref, exc_info=True)
             return Price(None, UNPRICED, "pricing error", model_ref)
@@ -284,6 +282,12 @@ class PriceBook:
         self._snapshot = DataSnapshot(providers=data.providers, from_auto_update=False)
         self._engine_version = f"genai-prices@{genai_prices.__version__}"
         return True
+
+
+def _not_found(url: Optional[str], provider_id: Optional[str]) -> str:
+    if url is not None and provider_id is None:
+        return "host or model not in price data"
+    return "model not in price data"
 
 
 def _host(url: str) -> str:

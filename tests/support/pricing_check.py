@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from bearlumen.metering.event import _plain, billed_model
+from bearlumen.metering.event import _plain, billed_model, price_facts
 from bearlumen.metering.pricing import Price, PriceBook
 from bearlumen.metering.record import LLMCall
 
@@ -24,11 +24,7 @@ checked = {"prices": 0}
 
 def price_both(book: PriceBook, reference: PriceBook, call: LLMCall, at: float) -> Dict[str, Any]:
     model = billed_model(call.provider, call.model, call.model_requested)
-    facts: Dict[str, Any] = {}
-    if call.tier is not None:
-        facts["tier"] = call.tier
-    if call.api_url is not None:
-        facts["api_url"] = call.api_url
+    facts = price_facts(call)
     cached = book.price(call.provider, model, call.usage, at, **facts)
     expected = reference.price(call.provider, model, call.usage, at, **facts)
     return {"cached": described(cached), "reference": described(expected)}
