@@ -9,8 +9,9 @@
 2. Sustained delivery rate to the real service over HTTP: `--events` calls submitted as fast as the
    buffer takes them, then `flush()`; events/s from the first submit to the flush's return (pricing,
    spool writes, batching and HTTP included), with and without the spool. The service runs on the same
-   machine (2 vCPUs here), so the two compete for CPU; pricing (genai-prices, ~100 µs a call) is most
-   of the exporter's own work.
+   machine (2 vCPUs here), so the two compete for CPU. Pricing reuses each model's resolved rates
+   (~15 µs a call; bearlumen/metering/rates.py); the spool's SQLite writes and the delivery requests are
+   most of the exporter's own work.
 
     python benchmarks/delivery.py [--rounds 30] [--burst 200] [--events 20000]
                                   [--base-url http://... --api-key blm_...]

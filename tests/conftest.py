@@ -26,6 +26,7 @@ from typing import Iterator, Optional, Tuple
 import pytest
 
 from bearlumen.metering import record
+from tests.support.pricing_check import assert_priced_exactly
 from tests.support.service import (
     ServiceHandle,
     drop_postgres_database,
@@ -100,10 +101,16 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, str
 
 @pytest.fixture
 def sink() -> Iterator[ListSink]:
-    """Emitted LLM calls collected in a list (the exact calls an integration observed)."""
+    """Emitted LLM calls collected in a list (the exact calls an integration observed).
+
+    Every collected call is also priced through the cached rates and through genai-prices' whole path,
+    which must agree exactly (tests/support/pricing_check.py).
+    """
     collected = ListSink()
     previous = record.set_sink(collected)
     try:
         yield collected
     finally:
         record.set_sink(previous)
+    for call in list(collected.calls):
+        assert_priced_exactly(call)

@@ -76,9 +76,6 @@ COUNTERS = (
 )
 
 
-_IDLE_AFTER = 2.0  # seconds without calls after which the writer stops polling and sleeps
-
-
 class Exporter(Writing, Sending):
     """Delivers :class:`LLMCall` s to the service; the sink that ``bearlumen.instrument()`` installs."""
 
@@ -141,7 +138,7 @@ class Exporter(Writing, Sending):
         self._progress = threading.Condition(threading.Lock())  # notified after every ack / reject
         self._wake = threading.Event()  # writer: something was appended
         self._urgent = threading.Event()  # writer: commit now (flush, strict, big buffer)
-        self._polling = False  # the writer looks at the buffer every commit_interval by itself
+        self._sender_idle = False  # the sender found the store empty: the writer wakes it for new rows
         self._sender_wake = threading.Event()
         self._stop = threading.Event()
         self._writer: Optional[threading.Thread] = None
@@ -177,7 +174,7 @@ class Exporter(Writing, Sending):
             buffer.append(call)
             if self._writer is None:
                 self._start_threads()
-            if not self._polling and not self._wake.is_set():
+            if not self._wake.is_set():
                 self._wake.set()
             if len(buffer) >= self._urgent_at:
                 self._urgent.set()
@@ -245,36 +242,25 @@ class Exporter(Writing, Sending):
             self._sender = sender
 
     def _writer_loop(self) -> None:
-        """Group commits. While calls keep coming (one within ``_IDLE_AFTER`` s) the writer polls every
-        ``commit_interval`` and callers never have to wake it (waking a thread costs the caller ~10-40
-        µs); once idle it sleeps until the next call wakes it, and then gathers for one interval."""
-        last_work = -1e18
-        polled = False
+        """Group commits, and no timer: asleep until a call (or flush / shutdown / SIGTERM) sets ``_wake``,
+        then it gathers for one ``commit_interval`` and commits. ``_wake`` is cleared before the buffer
+        is looked at, so a call appended meanwhile is either seen now or sets it again. While calls keep
+        coming the event is already set again when the writer comes back, so callers never wait for a
+        thread to wake up (which costs ~10-40 µs); only the first call after an idle spell wakes it."""
         while True:
             try:
                 self._wake.clear()
                 if self._buffer or self._unwritten:
-                    if not polled and not self._urgent.is_set() and not self._stop.is_set():
+                    if not self._urgent.is_set() and not self._stop.is_set():
                         self._urgent.wait(self.options.commit_interval)
                     self._urgent.clear()
                     self._write_buffer()
-                    last_work = time.monotonic()
-                    polled = False
                     if self._unwritten:  # the store refused: try again a little later
                         self._stop.wait(0.5)
                     continue
                 if self._stop.is_set():
                     return
-                if time.monotonic() - last_work < _IDLE_AFTER:
-                    self._polling = True
-                    if self._urgent.wait(self.options.commit_interval):
-                        self._urgent.clear()  # anything it announced is in the buffer: seen next turn
-                    polled = True
-                    continue
-                self._polling = False  # callers wake it from now on
-                polled = False
-                if not self._buffer:  # (re-checked after publishing the flag: no call is missed)
-                    self._wake.wait(1.0)
+                self._wake.wait()
             except Exception:
                 logger.warning("bearlumen: delivery writer error", exc_info=True)
                 self._stop.wait(0.5)
@@ -295,7 +281,11 @@ class Exporter(Writing, Sending):
                 rows = self._store.claim(self.options.max_batch_size)
                 if not rows:
                     self._maybe_reclaim()
+                    # Idle: the writer wakes it for new rows (one committed just before the flag was set
+                    # waits at most poll_interval, as do rows of other, dead processes sharing the spool)
+                    self._sender_idle = True
                     self._sender_wake.wait(self.options.poll_interval)
+                    self._sender_idle = False
                     continue
                 self._deliver(rows)
                 next_send = time.monotonic() + self.options.send_interval

@@ -95,6 +95,12 @@ CREATE TABLE IF NOT EXISTS rejected (
 """
 
 
+_INSERT = (
+    "INSERT OR IGNORE INTO events (key, body, bytes, created_at, owner, owner_pid, owner_host, lease_until)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def default_spool_dir() -> str:
     configured = os.environ.get(ENV_SPOOL_DIR)
     if configured:
@@ -241,21 +247,38 @@ class Spool:
         lease_until = now + self._lease if claim else 0.0
         with self.lock, self._write() as conn:
             count, size = conn.execute("SELECT n, bytes FROM totals WHERE id = 1").fetchone()
+            if (
+                count + len(items) <= self._max_events
+                and size + sum(len(b) for _, b in items) <= self._max_bytes
+            ):
+                return AppendResult(self._insert_all(conn, items, now, owner, pid, host, lease_until), 0)
             for key, body in items:
                 nbytes = len(body)
                 if count + 1 > self._max_events or size + nbytes > self._max_bytes:
                     dropped += 1
                     continue
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO events (key, body, bytes, created_at, owner, owner_pid,"
-                    " owner_host, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, body, nbytes, now, owner, pid, host, lease_until),
-                )
+                cursor = conn.execute(_INSERT, (key, body, nbytes, now, owner, pid, host, lease_until))
                 if cursor.rowcount == 1 and cursor.lastrowid is not None:
                     stored.append(Row(cursor.lastrowid, key, body))
                     count += 1
                     size += nbytes
         return AppendResult(stored, dropped)
+
+    @staticmethod
+    def _insert_all(
+        conn: sqlite3.Connection, items: Sequence[Tuple[str, str]], now: float, *lease: Any
+    ) -> List[Row]:
+        """All of `items` fit under the caps: one statement for the whole group commit. The ids they got
+        are those above the sequence as it was (this transaction holds the write lock; a key already
+        queued is ignored and takes no id)."""
+        found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        before = int(found[0]) if found else 0
+        conn.executemany(_INSERT, [(key, body, len(body), now, *lease) for key, body in items])
+        bodies: dict[str, str] = {}
+        for key, body in items:
+            bodies.setdefault(key, body)  # a key twice in one group: the first is the one stored
+        stored = conn.execute("SELECT id, key FROM events WHERE id > ? ORDER BY id", (before,))
+        return [Row(int(i), str(k), bodies[k]) for i, k in stored.fetchall()]
 
     def claim(self, limit: int) -> List[Row]:
         now = time.time()

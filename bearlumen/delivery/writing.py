@@ -59,6 +59,7 @@ class Writing:
     _spool_unusable: Optional[str]
     _reclaimed_at: float
     _sender_wake: threading.Event
+    _sender_idle: bool
     options: Any
 
     def _note_error(self, exc: BaseException) -> None: ...
@@ -163,7 +164,9 @@ class Writing:
                 "spool" if full == "dropped_spool_full" else "memory queue",
                 result.dropped,
             )
-        if result.rows:
+        # A sender waiting for its next send wakes by itself (send_interval, or at once for a full batch
+        # once it looks); waking it at every commit would cost a thread switch per commit for nothing.
+        if result.rows and self._sender_idle:
             self._sender_wake.set()
         return result.rows
 

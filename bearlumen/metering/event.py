@@ -39,13 +39,7 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
     before any attempt to deliver it.
     """
     model = billed_model(call.provider, call.model, call.model_requested)
-    facts: Dict[str, Any] = {}
-    if call.tier is not None:
-        facts["tier"] = call.tier
-    if call.api_url is not None:
-        facts["api_url"] = call.api_url
-    # Only the facts a call has are passed: a price book of another shape (the exporter's fallback) still
-    # prices the common call.
+    facts = price_facts(call)
     if call.cost_usd is not None:
         price = Price(call.cost_usd, PRICED_BY_CALLER, "caller", model)
     else:
@@ -97,6 +91,17 @@ def build_event(call: LLMCall, prices: PriceBook, key: str) -> Dict[str, Any]:
         if value is not None:
             event[name] = value
     return event
+
+
+def price_facts(call: LLMCall) -> Dict[str, Any]:
+    """The keyword facts of `PriceBook.price` that `call` has. Only those are passed: a price book of
+    another shape (the exporter's fallback) still prices the common call."""
+    facts: Dict[str, Any] = {}
+    if call.tier is not None:
+        facts["tier"] = call.tier
+    if call.api_url is not None:
+        facts["api_url"] = call.api_url
+    return facts
 
 
 def billed_model(provider: str, model: Optional[str], model_requested: Optional[str]) -> Optional[str]:

@@ -25,9 +25,10 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from bearlumen.metering.rates import MAX_ENTRIES, UNCACHED, resolve
 from bearlumen.metering.record import TokenUsage
 
 logger = logging.getLogger("bearlumen")
@@ -125,13 +126,19 @@ class PriceBook:
         aliases: Optional[Mapping[str, str]] = None,
         models: Optional[Mapping[str, Mapping[str, Any]]] = None,
         hosts: Optional[Mapping[str, str]] = None,
+        *,
+        cache: bool = True,
     ) -> None:
+        self._cache = cache  # False: genai-prices' whole path for every call (the reference of the tests)
         self._aliases: Dict[str, str] = dict(aliases or {})
         # host of an OpenAI-compatible base URL (a gateway, a proxy) -> the provider whose list applies
         self._hosts: Dict[str, str] = {host.lower(): provider for host, provider in (hosts or {}).items()}
         self._user_prices = {name: UserPrice.from_mapping(raw) for name, raw in (models or {}).items()}
         self._snapshot: Any = None
         self._engine_version: Optional[str] = None
+        # (provider id, url, model_ref, tier, UTC date) -> Rates | UNCACHED | a Price (unpriced): rates.py.
+        # Plain dict reads and writes only (atomic): a race at worst resolves a key twice.
+        self._rates: Dict[Tuple[Any, ...], Any] = {}
 
     @classmethod
     def from_config(cls, config: Optional[Mapping[str, Any]] = None) -> PriceBook:
@@ -193,6 +200,60 @@ class PriceBook:
         provider_id = _PROVIDER_IDS.get(provider)
         url = api_url if provider_id is None else None
         when = datetime.fromtimestamp(at, tz=timezone.utc)
+        if not self._cache:
+            return self._price_uncached(provider_id, url, model_ref, usage, when, tier)
+        key = (provider_id, url, model_ref, tier, when.date())
+        cached = self._rates.get(key)
+        if cached is None:
+            cached = self._resolve(key, provider_id, url, model_ref, when, tier)
+        if isinstance(cached, Price):
+            return cached
+        if cached is not UNCACHED:
+            for bucket, reason in cached.missing_parts:
+                if getattr(usage, bucket):
+                    return Price(None, UNPRICED, reason, model_ref, cached.provider_id)
+            cost = cached.cost(_engine_values(usage))
+            if cost is not None:
+                return Price(cost, PRICED, self.engine_version, model_ref, cached.provider_id)
+        return self._price_uncached(provider_id, url, model_ref, usage, when, tier)
+
+    def _resolve(
+        self,
+        key: Tuple[Any, ...],
+        provider_id: Optional[str],
+        url: Optional[str],
+        model_ref: str,
+        when: datetime,
+        tier: Optional[str],
+    ) -> Any:
+        """What `key` prices with: its rates, an answer that holds for any usage, or ``UNCACHED``."""
+        context = price_context(provider_id, tier)
+        try:
+            found_provider, model = self._snapshot.find_provider_model(model_ref, None, provider_id, url)
+            reason = _tier_unpriced(found_provider, model, when, tier, context)
+            if reason is not None:
+                found: Any = Price(None, UNPRICED, reason, model_ref, found_provider.id)
+            else:
+                found = resolve(found_provider, model, when, context, _PART_PRICES)
+        except LookupError:  # not in the price data, for any usage (the snapshot never changes)
+            found = Price(None, UNPRICED, _not_found(url, provider_id), model_ref)
+        except Exception:
+            found = UNCACHED
+        if len(self._rates) >= MAX_ENTRIES:
+            self._rates.clear()
+        self._rates[key] = found
+        return found
+
+    def _price_uncached(
+        self,
+        provider_id: Optional[str],
+        url: Optional[str],
+        model_ref: str,
+        usage: TokenUsage,
+        when: datetime,
+        tier: Optional[str],
+    ) -> Price:
+        """genai-prices' whole path (no cached rates): the reference the cache is tested against."""
         context = price_context(provider_id, tier)
         try:
             found_provider, model = self._snapshot.find_provider_model(model_ref, None, provider_id, url)
@@ -203,9 +264,7 @@ class PriceBook:
                 _engine_usage(usage), found_provider, genai_request_timestamp=when, price_context=context
             )
         except LookupError:
-            if url is not None and provider_id is None:
-                return Price(None, UNPRICED, "host or model not in price data", model_ref)
-            return Price(None, UNPRICED, "model not in price data", model_ref)
+            return Price(None, UNPRICED, _not_found(url, provider_id), model_ref)
         except Exception:  # a validation error of the engine must not lose the event
             logger.debug("bearlumen: pricing %s failed", model_ref, exc_info=True)
             return Price(None, UNPRICED, "pricing error", model_ref)
@@ -223,6 +282,12 @@ class PriceBook:
         self._snapshot = DataSnapshot(providers=data.providers, from_auto_update=False)
         self._engine_version = f"genai-prices@{genai_prices.__version__}"
         return True
+
+
+def _not_found(url: Optional[str], provider_id: Optional[str]) -> str:
+    if url is not None and provider_id is None:
+        return "host or model not in price data"
+    return "model not in price data"
 
 
 def _host(url: str) -> str:
@@ -246,6 +311,20 @@ def _cannot_price(
 ) -> Optional[str]:
     """Why genai-prices would give a wrong number for this call (it prices what it has no rate for at
     the standard text rate), or None when every billed dimension has its own price."""
+    reason = _tier_unpriced(provider, model, when, tier, context)
+    if reason is not None:
+        return reason
+    prices = model.get_prices(when, context or None)
+    for bucket, price_key, label in _PART_PRICES:
+        if getattr(usage, bucket) and getattr(prices, price_key, None) is None:
+            return f"no {label} price for {model.id}"
+    return None
+
+
+def _tier_unpriced(
+    provider: Any, model: Any, when: datetime, tier: Optional[str], context: Dict[str, str]
+) -> Optional[str]:
+    """Why the served tier has no price of its own on that date (None: it has, or no tier)."""
     if context:
         # genai-prices applies a variant only to a model of the provider itself, and only from the date
         # its data says the variant was verified: otherwise it silently answers the standard price.
@@ -258,10 +337,6 @@ def _cannot_price(
         ]
         if not own_model or not variants:
             return f"no price for tier {tier!r} of {model.id} on {when.date().isoformat()}"
-    prices = model.get_prices(when, context or None)
-    for bucket, price_key, label in _PART_PRICES:
-        if getattr(usage, bucket) and getattr(prices, price_key, None) is None:
-            return f"no {label} price for {model.id}"
     return None
 
 
@@ -279,6 +354,11 @@ def _engine_usage(usage: TokenUsage) -> Any:
     """genai-prices' hierarchical Usage: `input_tokens` is the whole input, the rest are parts of it."""
     from genai_prices import Usage
 
+    return Usage(**_engine_values(usage))
+
+
+def _engine_values(usage: TokenUsage) -> Dict[str, int]:
+    """The counts of genai-prices' Usage for `usage` (see :func:`_engine_usage`)."""
     values: Dict[str, int] = {
         "input_tokens": usage.total_input_tokens,
         "cache_read_tokens": usage.cache_read_tokens,
@@ -301,7 +381,7 @@ def _engine_usage(usage: TokenUsage) -> Any:
             values[f"output_{modality}_tokens"] = given
     if usage.web_searches:
         values["web_searches"] = usage.web_searches
-    return Usage(**values)
+    return values
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:

@@ -51,6 +51,36 @@ def test_append_claim_ack_in_order(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_a_group_commit_returns_exactly_the_rows_it_stored(tmp_path: Path) -> None:
+    """A group that fits under the caps is inserted in one statement: the rows it answers are the rows in
+    the file (ids, keys, bodies), keys already queued or repeated in the group stored once."""
+    spool = Spool(str(tmp_path / "s.db"))
+    spool.append(items(3))
+    spool.ack(spool.claim(1))  # k0 delivered: its key may come again as a new event
+    group = [
+        *items(2, start=1),
+        ("k0", '{"again": 1}'),
+        ("n1", '{"n": 1}'),
+        ("n1", '{"n": "dup"}'),
+        ("n2", "{}"),
+    ]
+    result = spool.append(group)
+    assert [(row.key, row.body) for row in result.rows] == [
+        ("k0", '{"again": 1}'),
+        ("n1", '{"n": 1}'),
+        ("n2", "{}"),
+    ]
+    assert result.dropped == 0 and spool.pending() == 5
+    queued = {row.key: (row.id, row.body) for row in spool.dump()}
+    assert {row.key: (row.id, row.body) for row in result.rows} == {k: queued[k] for k in ("k0", "n1", "n2")}
+    assert sorted(row.id for row in result.rows) == [row.id for row in result.rows]
+    assert min(row.id for row in result.rows) > max(queued[k][0] for k in ("k1", "k2"))
+    claimed = spool.append([("c1", "{}"), ("c2", "{}")], claim=True).rows
+    assert [row.key for row in claimed] == ["c1", "c2"]
+    assert [row.key for row in spool.claim(100)] == ["k1", "k2", "k0", "n1", "n2"]  # c1, c2 are leased
+    spool.close()
+
+
 def test_size_caps_drop_newest(tmp_path: Path) -> None:
     spool = Spool(str(tmp_path / "s.db"), max_events=10)
     first = spool.append(items(8))
