@@ -28,7 +28,7 @@ logger = logging.getLogger("bearlumen")
 
 # Each integration module offers install() and uninstall(), both idempotent, and imports its library
 # only when the application does (post-import hooks).
-INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock")
+INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock", "litellm")
 
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
@@ -53,7 +53,7 @@ def instrument(
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
     integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
-        "mistral", "bedrock" to patch (default: all installed).
+        "mistral", "bedrock", "litellm" to patch (default: all installed).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
