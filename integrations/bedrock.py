@@ -42,7 +42,7 @@ from bearlumen.scopes import current_attribution
 
 from ._bedrock_usage import StreamUsage, header_usage
 from ._detect import converse_facts
-from ._streams import StreamObserver
+from ._streams import StreamObserver, _observed
 from ._wrapping import FunctionPatch, PatchSet
 
 logger = logging.getLogger("bearlumen")
@@ -185,22 +185,8 @@ def _observed_class(base: Any) -> Any:
         return cls
 
     def __iter__(self: Any) -> Iterator[Any]:
-        observer: StreamObserver = getattr(self, _OBSERVER)
-        try:
-            for event in base.__iter__(self):
-                try:
-                    observer.on_item(event)
-                except Exception:
-                    logger.debug("bearlumen: observing a bedrock event failed", exc_info=True)
-                yield event
-        except GeneratorExit:
-            # `break` then the iterator dropped: maybe inside a garbage collection, so hand the end over
-            observer.end_later(False)
-            raise
-        except BaseException:
-            observer.end(False)
-            raise
-        observer.end(True)
+        # the generator `_streams` watches openai's and anthropic's streams with (GC-safe ends)
+        return _observed(base.__iter__(self), getattr(self, _OBSERVER))
 
     def close(self: Any) -> Any:
         try:

@@ -13,7 +13,7 @@ import gc
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Tuple
 
 import anthropic
 import boto3
@@ -23,10 +23,9 @@ import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
 import bearlumen
-from bearlumen.metering.event import build_event
-from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall
 from tests.support.cassettes import CASSETTES, replay
+from tests.support.figures import buckets, cost
 from tests.support.sinks import ListSink
 
 STREAM_CLAUDE = "openinference/bedrock/TestInvokeModelWithStreamResponse.test_invoke.yaml"
@@ -42,17 +41,6 @@ def runtime() -> Any:
     return boto3.client(
         "bedrock-runtime", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
-
-
-def buckets(call: LLMCall) -> Tuple[int, int, int, int]:
-    assert call.usage is not None
-    u = call.usage
-    return u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens
-
-
-def cost(call: LLMCall) -> Optional[Decimal]:
-    value = build_event(call, PriceBook(), "key")["metadata"].get("provider_cost_usd")
-    return None if value is None else Decimal(value)
 
 
 INVOKE = [

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import os
 from decimal import Decimal
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List
 
 import pytest
 
@@ -21,10 +21,9 @@ import litellm
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
 import bearlumen
-from bearlumen.metering.event import build_event
-from bearlumen.metering.pricing import PriceBook
 from bearlumen.metering.record import LLMCall
 from tests.support.cassettes import replay
+from tests.support.figures import buckets, cost
 from tests.support.sinks import ListSink
 
 MESSAGES: Any = [{"role": "user", "content": "Hello"}]
@@ -37,17 +36,6 @@ def calls(integration: Callable[[str], Any], sink: ListSink) -> List[LLMCall]:
     integration("openai")
     integration("anthropic")
     return sink.calls
-
-
-def buckets(call: LLMCall) -> Tuple[int, int, int, int]:
-    assert call.usage is not None
-    u = call.usage
-    return u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens
-
-
-def cost(call: LLMCall) -> Optional[Decimal]:
-    value = build_event(call, PriceBook(), "key")["metadata"].get("provider_cost_usd")
-    return None if value is None else Decimal(value)
 
 
 def test_completion_over_litellms_own_http_is_recorded_once(calls: List[LLMCall]) -> None:

@@ -15,43 +15,26 @@ langchain-mistralai is not covered: it posts to Mistral over its own httpx clien
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 from bearlumen.integrations import langchain as lc
 
 import bearlumen
 from bearlumen.metering.record import LLMCall
+from tests.integrations.conftest import integration  # noqa: F401  (the fixture, shared)
 from tests.support.cassettes import replay
 from tests.support.sinks import ListSink
 
 
 @pytest.fixture
-def patched(integration: Callable[[str], Any]) -> Iterator[Callable[[str], Any]]:
+def patched(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
+    install: Callable[[str], Any] = request.getfixturevalue("integration")
     lc.install()
-    try:
-        yield integration
-    finally:
-        lc.uninstall()
-
-
-@pytest.fixture
-def integration() -> Iterator[Callable[[str], Any]]:
-    import importlib
-
-    installed: List[Any] = []
-
-    def install(name: str) -> Any:
-        module = importlib.import_module(f"bearlumen.integrations.{name}")
-        module.install()
-        installed.append(module)
-        return module
-
     try:
         yield install
     finally:
-        for module in reversed(installed):
-            module.uninstall()
+        lc.uninstall()
 
 
 def figures(call: LLMCall) -> Tuple[int, int]:
@@ -59,8 +42,8 @@ def figures(call: LLMCall) -> Tuple[int, int]:
     return call.usage.total_input_tokens, call.usage.output_tokens
 
 
-def taken_by_langchain(call: LLMCall, integration: str) -> None:
-    assert call.integration == integration  # the provider patch's exact record ...
+def taken_by_langchain(call: LLMCall, name: str) -> None:
+    assert call.integration == name  # the provider patch's exact record ...
     assert call.extra["framework"] == "langchain"  # ... with the LangChain run's facts over it
     assert "langchain_run_id" in call.extra
     assert call.attribution.agent_id == "lc-agent"
