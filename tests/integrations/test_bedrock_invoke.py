@@ -13,7 +13,7 @@ import gc
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import anthropic
 import boto3
@@ -26,6 +26,7 @@ import bearlumen
 from bearlumen.metering.record import LLMCall
 from tests.support.cassettes import CASSETTES, replay
 from tests.support.figures import buckets, cost
+from tests.support.metered import metered
 from tests.support.sinks import ListSink
 
 STREAM_CLAUDE = "openinference/bedrock/TestInvokeModelWithStreamResponse.test_invoke.yaml"
@@ -248,3 +249,24 @@ def _recorded_bodies(cassette: str) -> List[bytes]:
         raw = interaction["response"]["body"]["string"]
         bodies.append(raw.encode() if isinstance(raw, str) else raw)
     return bodies
+
+
+def test_instrumented_invoke_model_lands_in_the_service(deployment: Tuple[str, str]) -> None:
+    with metered(deployment, "bedrock") as reader:
+        client = runtime()
+        with bearlumen.agent("analyst"), replay("openllmetry/bedrock/test_prompt_cache.yaml"):
+            response = client.invoke_model(modelId="anthropic.claude-3-5-haiku-20241022-v1:0", body="{}")
+        with replay(STREAM_CLAUDE):
+            for _event in client.invoke_model_with_response_stream(
+                modelId="anthropic.claude-3-5-sonnet-20240620-v1:0", body="{}"
+            )["body"]:
+                pass
+        assert bearlumen.flush(timeout=60) is True
+        events: List[Dict[str, Any]] = reader.usage.query(limit=100)["events"]  # type: ignore[assignment]
+
+    by_quantity = {event["quantity"]: event for event in events}
+    assert sorted(by_quantity) == [800, 18185]  # 702 + 98; 4 + 18131 + 50
+    assert Decimal(by_quantity[18185]["providerCostUsd"]) == Decimal("0.0183342")
+    assert by_quantity[18185]["agentId"] == "analyst"
+    assert by_quantity[18185]["metadata"]["response_id"] == response["ResponseMetadata"]["RequestId"]
+    assert Decimal(by_quantity[800]["providerCostUsd"]) == Decimal("0.003576")

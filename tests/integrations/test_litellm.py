@@ -11,7 +11,7 @@ import asyncio
 import gc
 import os
 from decimal import Decimal
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -24,6 +24,7 @@ import bearlumen
 from bearlumen.metering.record import LLMCall
 from tests.support.cassettes import replay
 from tests.support.figures import buckets, cost
+from tests.support.metered import metered
 from tests.support.sinks import ListSink
 
 MESSAGES: Any = [{"role": "user", "content": "Hello"}]
@@ -196,3 +197,18 @@ def test_inner_openai_client_call_is_taken_once_with_its_exact_buckets(
     assert call.usage is not None and call.usage.output_tokens == response.usage.completion_tokens
     assert buckets(call) == (15, 0, 0, 19)
     assert cost(call) == Decimal("0.000036")  # gpt-3.5-turbo-0125: 15x0.5 + 19x1.5 /1M
+
+
+def test_instrumented_litellm_lands_in_the_service(deployment: Tuple[str, str]) -> None:
+    with metered(deployment, "litellm") as reader:
+        with bearlumen.agent("support"), replay("openinference/litellm/TestTokenCounts.test_anthropic.yaml"):
+            response = litellm.completion(
+                model="anthropic/claude-3-5-haiku-20241022", messages=MESSAGES, api_key="test", max_retries=0
+            )
+        assert bearlumen.flush(timeout=60) is True
+        events: List[Dict[str, Any]] = reader.usage.query(limit=100)["events"]  # type: ignore[assignment]
+
+    [event] = events
+    assert event["quantity"] == 128
+    assert Decimal(event["providerCostUsd"]) == Decimal("0.00016916")
+    assert (event["agentId"], event["metadata"]["response_id"]) == ("support", response.id)
