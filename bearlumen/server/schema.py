@@ -27,6 +27,7 @@ __all__ = [
     "ROLLUP_MEASURES",
     "ROLLUP_SUMS",
     "api_keys",
+    "dashboard_sessions",
     "end_users",
     "metadata",
     "rollup_agent",
@@ -75,6 +76,21 @@ api_keys = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
     Index(None, "tenant_id"),
+)
+
+# A dashboard sign-in (bearlumen/server/dashboard): the cookie holds a random token, the table only its
+# SHA-256, so a leaked database row cannot be replayed and the API key never leaves the sign-in request.
+# Bound to the key it signed in with: revoking the key ends its sessions.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    _tenant_fk(),
+    Column("key_id", String(32), ForeignKey("api_keys.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Index(None, "expires_us"),
 )
 
 end_users = Table(
@@ -135,6 +151,9 @@ usage_events = Table(
     Column("metadata", Text, nullable=False),
     UniqueConstraint("tenant_id", "key_hash"),  # idempotency: (tenant, key) is unique
     Index(None, "tenant_id", "ts_us", "id"),
+    # One customer's calls (the dashboard's end-user page, `GET /v1/usage/events?end_user_id=`) without
+    # scanning every call of the range (migration 0003).
+    Index(None, "tenant_id", "end_user_id", "ts_us"),
 )
 
 # The measures every rollup keeps: counts and exact integer sums over the *recorded* events of a bucket.
