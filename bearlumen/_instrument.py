@@ -28,7 +28,7 @@ logger = logging.getLogger("bearlumen")
 
 # Each integration module offers install() and uninstall(), both idempotent, and imports its library
 # only when the application does (post-import hooks).
-INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock")
+INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock", "litellm")
 # Agent frameworks whose agent names become the agent of the calls made in their runs (no patches: they
 # read the framework's run state; see README "Agent frameworks"). Off with framework_agents=False.
 FRAMEWORKS = ("pydantic_ai", "openai_agents")
@@ -58,7 +58,7 @@ def instrument(
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
     integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
-        "mistral", "bedrock", "pydantic_ai", "openai_agents" to install (default: all).
+        "mistral", "bedrock", "litellm", "pydantic_ai", "openai_agents" to install (default: all).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.

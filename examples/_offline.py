@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 CASSETTES = Path(__file__).resolve().parent.parent / "tests" / "cassettes"
 
@@ -25,20 +25,28 @@ def offline() -> bool:
 
 
 @contextlib.contextmanager
-def recorded(cassette: str) -> Iterator[Any]:
-    """Replay `tests/cassettes/<cassette>` while the block runs (offline mode only)."""
+def recorded(cassette: str, local_port: Optional[int] = None) -> Iterator[Any]:
+    """Replay `tests/cassettes/<cassette>` while the block runs (offline mode only).
+
+    `local_port`: the provider itself runs on this machine (Ollama, port 11434): its port is replayed,
+    every other local port (the Bear Lumen service) goes through.
+    """
     if not offline():
         yield None
         return
     import vcr
+
+    def local_provider_only(request: Any) -> Any:
+        return request if request.port == local_port else None  # None: not replayed, sent for real
 
     player = vcr.VCR(
         record_mode="none",
         match_on=["method", "scheme", "host", "port", "path"],
         filter_headers=["authorization", "x-api-key"],
         # Only provider traffic is replayed: calls to the Bear Lumen service on this machine go through.
-        ignore_localhost=True,
+        ignore_localhost=local_port is None,
         ignore_hosts=["bearlumen.embedded"],  # the embedded service's in-process transport
+        **({"before_record_request": local_provider_only} if local_port is not None else {}),
     )
     with player.use_cassette(str(CASSETTES / cassette)) as cassette_player:
         yield cassette_player
@@ -49,3 +57,7 @@ def provider_keys() -> None:
     if offline():
         os.environ.setdefault("OPENAI_API_KEY", "offline-replay")
         os.environ.setdefault("ANTHROPIC_API_KEY", "offline-replay")
+        # the other providers of examples/providers.py
+        for name in ("GEMINI_API_KEY", "MISTRAL_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, "offline-replay")
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM: no price-map fetch

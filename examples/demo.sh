@@ -51,7 +51,7 @@ export BEARLUMEN_SPOOL_DIR="$BEARLUMEN_HOME/spool"
 
 cd examples
 for example in quickstart.py multi_agent.py langchain_chain.py langgraph_agents.py pydantic_ai_agents.py \
-    openai_agents_handoff.py; do
+    openai_agents_handoff.py providers.py; do
     [ -f "$example" ] || continue
     echo
     echo "=== examples/$example"

@@ -1,4 +1,5 @@
-"""AWS Bedrock Runtime through boto3 / botocore (`pip install bearlumen[bedrock]`): Converse, ConverseStream.
+"""AWS Bedrock Runtime through boto3 / botocore (`pip install bearlumen[bedrock]`): Converse, ConverseStream,
+InvokeModel, InvokeModelWithResponseStream.
 
 Every boto3 client call goes through `BaseClient._make_api_call(operation_name, params)`; that one method is
 patched and the call is recognised by service and operation (:data:`OPERATIONS`); any other service or
@@ -11,11 +12,18 @@ operation passes straight through.
 - ConverseStream: the response's `stream` stays the very botocore `EventStream` (its class is swapped for
   a subclass that shows each event to an observer); the call is recorded once when the stream ends,
   exhausted, closed or dropped. The `metadata` event near the end carries the usage.
-- Not metered yet: InvokeModel / InvokeModelWithResponseStream (native model bodies).
+- InvokeModel: usage from the `x-amzn-bedrock-*-token-count` response headers, which Bedrock sends for
+  every model family (Anthropic, Nova, Titan, Meta, Mistral, Cohere, imported models) and bills; the body
+  (a `StreamingBody` the user reads) is never touched. InvokeModelWithResponseStream: the response's
+  `body` EventStream is observed as ConverseStream's is; usage from the last chunk's
+  `amazon-bedrock-invocationMetrics`, else from the model's native chunks (`_bedrock_usage`).
+- The `anthropic` SDK's `AnthropicBedrock` client speaks HTTP itself (botocore only signs its requests),
+  so it never reaches `_make_api_call`: it is metered once, by the anthropic integration.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from time import perf_counter
@@ -32,8 +40,9 @@ from bearlumen.metering.record import (
 )
 from bearlumen.scopes import current_attribution
 
+from ._bedrock_usage import StreamUsage, header_usage
 from ._detect import converse_facts
-from ._streams import StreamObserver
+from ._streams import StreamObserver, _observed
 from ._wrapping import FunctionPatch, PatchSet
 
 logger = logging.getLogger("bearlumen")
@@ -43,7 +52,15 @@ PROVIDER = "aws"
 SERVICE = "bedrock-runtime"
 
 #: botocore operation name -> operation recorded
-OPERATIONS: Dict[str, str] = {"Converse": "converse", "ConverseStream": "converse_stream"}
+OPERATIONS: Dict[str, str] = {
+    "Converse": "converse",
+    "ConverseStream": "converse_stream",
+    "InvokeModel": "invoke_model",
+    "InvokeModelWithResponseStream": "invoke_model_with_response_stream",
+}
+
+#: streaming operation -> the response key holding its EventStream
+STREAMS: Dict[str, str] = {"converse_stream": "stream", "invoke_model_with_response_stream": "body"}
 
 #: (module, class, method)
 TARGETS: Tuple[Tuple[str, str, str], ...] = (("botocore.client", "BaseClient", "_make_api_call"),)
@@ -79,10 +96,19 @@ class _Call:
         )
 
 
+def _metadata(response: Any) -> Any:
+    return response.get("ResponseMetadata") if isinstance(response, dict) else None
+
+
 def _request_id(response: Any) -> Optional[str]:
-    metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
+    metadata = _metadata(response)
     value = metadata.get("RequestId") if isinstance(metadata, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+def _headers(response: Any) -> Any:
+    metadata = _metadata(response)
+    return metadata.get("HTTPHeaders") if isinstance(metadata, dict) else None
 
 
 def _begin(instance: Any, args: Tuple[Any, ...]) -> Optional[_Call]:
@@ -97,6 +123,8 @@ def _begin(instance: Any, args: Tuple[Any, ...]) -> Optional[_Call]:
 
 
 class _EventObserver(StreamObserver):
+    """A ConverseStream: the `metadata` event carries the usage."""
+
     __slots__ = ("_call", "_request_id", "_usage")
 
     def __init__(self, call: _Call, request_id: Optional[str]) -> None:
@@ -111,9 +139,39 @@ class _EventObserver(StreamObserver):
         if facts is not None and facts.usage is not None:
             self._usage = facts.usage
 
+    def usage(self) -> Optional[TokenUsage]:
+        return self._usage
+
+    def final(self) -> bool:
+        """The usage seen is the call's final one (the stream may still have been cut after it)."""
+        return self._usage is not None
+
     def on_end(self, completed: bool) -> None:
-        source = USAGE_FROM_STREAM if completed or self._usage is not None else USAGE_PARTIAL_STREAM
-        self._call.emit(self._usage, self._request_id, source, True)
+        source = USAGE_FROM_STREAM if completed or self.final() else USAGE_PARTIAL_STREAM
+        self._call.emit(self.usage(), self._request_id, source, True)
+
+
+class _ChunkObserver(_EventObserver):
+    """An InvokeModelWithResponseStream: `{"chunk": {"bytes": <native JSON>}}` events."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self, call: _Call, request_id: Optional[str]) -> None:
+        super().__init__(call, request_id)
+        self._counts = StreamUsage()
+
+    def on_item(self, item: Any) -> None:
+        chunk = item.get("chunk") if isinstance(item, dict) else None
+        data = chunk.get("bytes") if isinstance(chunk, dict) else None
+        # Only a chunk naming a token count is decoded: text deltas pass at the cost of one search.
+        if isinstance(data, (bytes, bytearray)) and b"oken" in data:
+            self._counts.add(json.loads(data))
+
+    def usage(self) -> Optional[TokenUsage]:
+        return self._counts.usage()
+
+    def final(self) -> bool:
+        return self._counts.metrics is not None
 
 
 _OBSERVER = "_bearlumen_observer"
@@ -127,18 +185,8 @@ def _observed_class(base: Any) -> Any:
         return cls
 
     def __iter__(self: Any) -> Iterator[Any]:
-        observer: StreamObserver = getattr(self, _OBSERVER)
-        completed = False
-        try:
-            for event in base.__iter__(self):
-                try:
-                    observer.on_item(event)
-                except Exception:
-                    logger.debug("bearlumen: observing a bedrock event failed", exc_info=True)
-                yield event
-            completed = True
-        finally:
-            observer.end(completed)
+        # the generator `_streams` watches openai's and anthropic's streams with (GC-safe ends)
+        return _observed(base.__iter__(self), getattr(self, _OBSERVER))
 
     def close(self: Any) -> Any:
         try:
@@ -152,14 +200,17 @@ def _observed_class(base: Any) -> Any:
 
 
 def _observe_stream(response: Any, call: _Call) -> None:
-    stream = response.get("stream") if isinstance(response, dict) else None
+    stream = response.get(STREAMS[call.operation]) if isinstance(response, dict) else None
     if stream is None or not hasattr(type(stream), "__iter__"):
         call.emit(None, _request_id(response), USAGE_UNAVAILABLE, True)
         return
-    observer = _EventObserver(call, _request_id(response))
+    kind = _EventObserver if call.operation == "converse_stream" else _ChunkObserver
+    observer = kind(call, _request_id(response))
+    observer.watch()
     setattr(stream, _OBSERVER, observer)
     stream.__class__ = _observed_class(type(stream))
-    weakref.finalize(stream, observer.end, False)
+    # dropped unread: a finalizer runs inside a garbage collection, so it only hands the end over
+    weakref.finalize(stream, observer.end_later, False)
 
 
 def _make_api_call(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -168,8 +219,10 @@ def _make_api_call(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: D
     if call is None:
         return response
     try:
-        if call.operation == "converse_stream":
+        if call.operation in STREAMS:
             _observe_stream(response, call)
+        elif call.operation == "invoke_model":
+            call.emit(header_usage(_headers(response)), _request_id(response), USAGE_FROM_RESPONSE, False)
         else:
             facts = converse_facts(response)
             call.emit(facts.usage if facts else None, _request_id(response), USAGE_FROM_RESPONSE, False)

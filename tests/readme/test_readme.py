@@ -36,6 +36,8 @@ def ran(sqlite_service: ServiceHandle, tmp_path_factory: pytest.TempPathFactory)
         # Placeholders: provider calls replay a recorded cassette and never leave the process.
         "OPENAI_API_KEY": "sk-readme-replay",
         "ANTHROPIC_API_KEY": "sk-ant-readme-replay",
+        "AWS_ACCESS_KEY_ID": "readme-replay",
+        "AWS_SECRET_ACCESS_KEY": "readme-replay",
     }
     env.pop("OPENAI_BASE_URL", None)
     env.pop("ANTHROPIC_BASE_URL", None)

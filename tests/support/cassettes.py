@@ -30,6 +30,16 @@ _vcr = vcr.VCR(
 )
 
 
+def _same_method(recorded: Any, sent: Any) -> None:
+    # Cassettes recorded through aiohttp store `post`, those through httpx `POST`; google-genai's async
+    # client sends through aiohttp when it is installed (litellm brings it), so compare without case.
+    if recorded.method.upper() != sent.method.upper():
+        raise AssertionError(f"{recorded.method} != {sent.method}")
+
+
+_vcr.register_matcher("method", _same_method)
+
+
 def replay(relative_path: str, **options: Any) -> Any:
     """A vcrpy cassette context manager for `tests/cassettes/<relative_path>`."""
     path = CASSETTES / relative_path
