@@ -11,6 +11,9 @@ lost, and in a pool worker that is often all of them.
    process's first event is priced then, which loads the price tables, about half a second),
    on a helper thread that the handler waits for (the interrupted thread may hold one of our locks);
    with ``spool=False`` a short flush is attempted instead;
+   If the signal interrupted the main thread inside Bear Lumen's own code (it may hold a lock that
+   securing needs: an Event's, the spool's), waiting would wait for ourselves: the handler returns at
+   once instead, a helper thread secures the buffer and raises SIGTERM again, and step 2 runs then;
 2. then the previous handler runs: a Python handler is called (its behaviour, e.g. ``sys.exit()``, is
    unchanged); the default action is re-raised (the process dies by SIGTERM, exit status -15, as it
    would have). A SIGTERM that the process ignored (``SIG_IGN``) is left alone: nothing is installed.
@@ -59,10 +62,20 @@ def installed() -> bool:
 
 
 def _on_sigterm(signum: int, frame: Optional[Any]) -> Any:
-    try:
-        secure_all()
-    except Exception:
-        logger.debug("bearlumen: securing events at SIGTERM failed", exc_info=True)
+    global _secured
+    if not _secured and _inside_bearlumen(frame):
+        # The main thread was interrupted inside Bear Lumen's own code, where it may hold a lock that
+        # securing needs (an Event's, the spool's, a SQLite transaction): waiting here would wait for
+        # ourselves until sigterm_timeout and then lose the buffer. Let it go on (it leaves our code
+        # within moments), secure on a helper thread, and raise the signal again once secured.
+        _defer(signum)
+        return None
+    if not _secured:
+        try:
+            secure_all()
+        except Exception:
+            logger.debug("bearlumen: securing events at SIGTERM failed", exc_info=True)
+    _secured = False  # a handler that lets the process live on secures again at the next SIGTERM
     previous = _previous
     if callable(previous):
         return previous(signum, frame)
@@ -70,6 +83,51 @@ def _on_sigterm(signum: int, frame: Optional[Any]) -> Any:
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     return None
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(forking.__file__)))  # .../bearlumen
+# Our code: the package, and integrations/ beside it in a checkout (in a wheel it is inside the package).
+_ROOTS = (_PACKAGE + os.sep, os.path.join(os.path.dirname(_PACKAGE), "integrations") + os.sep)
+_secured = False  # set by the helper of a deferred SIGTERM before it raises the signal again
+_deferring = False
+
+
+def _inside_bearlumen(frame: Optional[Any]) -> bool:
+    """Whether the interrupted main thread is running Bear Lumen's code (anywhere up its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_ROOTS):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _defer(signum: int) -> None:
+    global _deferring
+    if _deferring:
+        return
+    _deferring = True
+    helper = threading.Thread(target=_secure_then_raise, args=(signum,), name="bearlumen-sigterm-deferred")
+    helper.daemon = True
+    helper.start()
+
+
+def _secure_then_raise(signum: int) -> None:
+    global _secured, _deferring
+    try:
+        secure_all()
+    except Exception:
+        logger.debug("bearlumen: securing events at SIGTERM failed", exc_info=True)
+    _secured, _deferring = True, False
+    os.kill(os.getpid(), signum)  # the main thread runs the handler again: now it chains at once
+
+
+def _reset_in_child() -> None:
+    global _secured, _deferring
+    _secured = _deferring = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def secure_all() -> None:

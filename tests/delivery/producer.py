@@ -95,6 +95,29 @@ def app_sigterm_handler(signum: int, frame: Any) -> None:
     os._exit(7)  # a hard exit, as some apps do: no atexit, nothing of bearlumen's runs after this
 
 
+def trap_sigterm_inside_event_set() -> None:
+    """A hand-made fault (no recording can time a signal): the next ``set()`` of the exporter's
+    ``_urgent`` Event sends SIGTERM to this process while it holds that Event's lock, as when
+    ``docker stop`` or ``Pool.terminate()`` lands inside ``flush()`` or an instrumented call."""
+    import signal
+    import time
+    import types
+
+    from bearlumen.delivery import forking
+
+    event = forking.live()[0]._urgent
+
+    def set_with_sigterm(self: Any) -> None:
+        del self.set
+        with self._cond:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, on this thread, with the lock held
+            self._flag = True
+            self._cond.notify_all()
+
+    event.set = types.MethodType(set_with_sigterm, event)
+
+
 def billiard_task(args: Any) -> int:
     prefix, index, count = args
     emit_calls(f"{prefix}-task{index}", count)
@@ -185,6 +208,11 @@ def main(config: Dict[str, Any]) -> None:
         sys.stdin.readline()
         result = bearlumen.flush(60)
         print(json.dumps({"flush": bool(result), "store": bearlumen.stats()["store"]}), flush=True)
+    elif mode == "sigterm_in_lock":
+        emit_calls(prefix, int(config["calls"]))
+        trap_sigterm_inside_event_set()
+        bearlumen.flush()  # inside it, the SIGTERM arrives while an Event's lock is held
+        print("survived", flush=True)  # never: the process dies by SIGTERM inside flush()
     elif mode == "billiard":
         import billiard  # type: ignore[import-not-found, import-untyped, unused-ignore]
 

@@ -61,6 +61,23 @@ def test_sigterm_with_the_default_action_spools_then_dies_by_sigterm(tenant: Any
     assert_exactly(tenant.client, ids(cfg["prefix"], 25))
 
 
+def test_sigterm_landing_inside_bearlumen_while_it_holds_a_lock_still_spools_everything(
+    tenant: Any, tmp_path: Path
+) -> None:
+    # Securing on the signal's own thread would wait for a lock that thread holds: before the fix this
+    # waited sigterm_timeout and lost every buffered call (seen at `with Pool()` exits, 3 runs in 40).
+    path = str(tmp_path / "spool.db")
+    options = {**IN_MEMORY, "sigterm_timeout": 3.0}
+    cfg = config(tenant, path, mode="sigterm_in_lock", calls=5, options=options)
+    victim = spawn_producer(cfg)
+    out, err = victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGTERM, err[-2000:]  # died by the signal, as it would have
+    assert "survived" not in out
+    assert spool_pending(path) == 5  # every buffered call secured in the spool
+    finish_producer(spawn_producer(config(tenant, path, mode="run", calls=0, options=FAST)))
+    assert_exactly(tenant.client, ids(cfg["prefix"], 5))
+
+
 def test_sigterm_chains_to_the_apps_own_handler(tenant: Any, tmp_path: Path) -> None:
     path = str(tmp_path / "spool.db")
     cfg = config(tenant, path, mode="sigterm", calls=10, app_handler=True, options=IN_MEMORY)
