@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bearlumen.server.money import format_money, quantity_json
-from bearlumen.server.schema import usage_events
+from bearlumen.server.schema import usage_event_keys, usage_events
 from bearlumen.server.timefmt import format_ts
 from bearlumen.server.usage.totals import totals
 
@@ -52,8 +52,18 @@ def event_json(row: Any) -> Dict[str, Any]:  # a Row of _COLUMNS
 
 
 def fetch_event(conn: Connection, tenant_id: int, digest: bytes) -> Optional[Dict[str, Any]]:
-    """The stored event with this idempotency-key digest (through the unique index)."""
-    row = conn.execute(select(*_COLUMNS).where(_ev.tenant_id == tenant_id, _ev.key_hash == digest)).first()
+    """The stored event with this idempotency-key digest (None once pruned).
+
+    SQLite finds it through the events' unique index; PostgreSQL through usage_event_keys, whose ``ts_us``
+    picks the partition and the (tenant, ts_us) index entry."""
+    query = select(*_COLUMNS).where(_ev.tenant_id == tenant_id, _ev.key_hash == digest)
+    if conn.dialect.name != "sqlite":
+        k = usage_event_keys.c
+        query = query.join(
+            usage_event_keys,
+            (k.tenant_id == _ev.tenant_id) & (k.ts_us == _ev.ts_us) & (k.public_id == _ev.public_id),
+        ).where(k.tenant_id == tenant_id, k.key_hash == digest)
+    row = conn.execute(query).first()
     return None if row is None else event_json(row)
 
 
