@@ -200,6 +200,9 @@ class EventList(BaseModel):
     total: int
     limit: int
     offset: int
+    nextCursor: Optional[str] = Field(
+        description="Pass as cursor to get the next page; null on the last page."
+    )
 
 
 class _Measures(BaseModel):
