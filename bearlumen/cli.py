@@ -6,6 +6,8 @@
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
     bearlumen reprice --since DATE --until DATE [--apply]   # audit stored costs (bearlumen/reprice.py)
+    bearlumen prune --before DATE [--drop-rollups] [--tenant T] [--dry-run]   # retention
+    bearlumen export --since DATE --until DATE --format csv|jsonl|parquet [--output F] [--tenant T]
     bearlumen spool list | spool retry KEY.. | spool drop KEY..  # the delivery spool (delivery/cli.py)
 
 ``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
@@ -367,6 +369,48 @@ def reprice(
     click.echo(render(result))
     if result.differences and not apply:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--before", required=True, help="Remove events before this ISO 8601 date or whole hour (UTC).")
+@click.option(
+    "--keep-rollups/--drop-rollups",
+    default=True,
+    show_default=True,
+    help="Keep the hourly rollups, so reports over pruned hours stay the same; or delete them too.",
+)
+@click.option("--tenant", default=None, help="Only this tenant's events (default: every tenant).")
+@click.option("--dry-run", is_flag=True, default=False, help="Count what would go; change nothing.")
+@_database_option
+def prune(
+    before: str, keep_rollups: bool, tenant: Optional[str], dry_run: bool, database_url: Optional[str]
+) -> None:
+    """Delete raw usage events older than --before (drops whole months on PostgreSQL).
+
+    Idempotency keys are kept: a late retry of a pruned event is not counted again."""
+    from bearlumen.server.timefmt import HOUR_US, parse_ts
+    from bearlumen.server.usage.prune import prune as run_prune
+
+    cutoff = parse_ts(before)
+    if cutoff is None or cutoff % HOUR_US:
+        raise click.BadParameter("not an ISO 8601 date or whole hour (UTC)", param_hint="--before")
+    try:
+        result = _with_db(
+            database_url,
+            lambda db: run_prune(db, cutoff, tenant=tenant, keep_rollups=keep_rollups, dry_run=dry_run),
+        )
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {result.events} events before {before}.")
+    if result.dropped_partitions:
+        click.echo(f"Partitions dropped: {', '.join(result.dropped_partitions)}")
+    click.echo(
+        "Rollups: kept (reports over pruned hours unchanged)."
+        if keep_rollups
+        else f"Rollups: {result.rollup_rows} hourly rows {'would be ' if dry_run else ''}deleted."
+    )
+    click.echo(f"Idempotency keys kept: {result.keys_kept} (a retry of a pruned event is not counted again).")
 
 
 def _register_spool() -> None:

@@ -179,7 +179,9 @@ class Event(BaseModel):
 class RecordResult(BaseModel):
     recorded: bool
     idempotencyKey: str
-    event: Event
+    event: Optional[Event] = Field(
+        description="The stored event; null when the key belongs to an event removed by bearlumen prune."
+    )
 
 
 class BatchItem(BaseModel):

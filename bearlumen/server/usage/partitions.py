@@ -29,12 +29,15 @@ __all__ = [
     "AHEAD",
     "DEFAULT_PARTITION",
     "Month",
+    "bounds",
     "ensure_partitions",
     "is_partitioned",
     "keep_partitions",
     "maintain",
     "month_of",
     "month_partitions",
+    "partition_name",
+    "shift_month",
 ]
 
 AHEAD = 3  # months created ahead of the current one (and the previous one is kept created)
@@ -51,7 +54,7 @@ def month_of(ts_us: int) -> Month:
     return moment.year, moment.month
 
 
-def _shift(month: Month, by: int) -> Month:
+def shift_month(month: Month, by: int) -> Month:
     index = month[0] * 12 + month[1] - 1 + by
     return index // 12, index % 12 + 1
 
@@ -59,7 +62,7 @@ def _shift(month: Month, by: int) -> Month:
 def bounds(month: Month) -> Tuple[int, int]:
     """[start, end) of the month in microseconds since the epoch."""
     start = datetime(month[0], month[1], 1, tzinfo=timezone.utc)
-    following = _shift(month, 1)
+    following = shift_month(month, 1)
     end = datetime(following[0], following[1], 1, tzinfo=timezone.utc)
     return int(start.timestamp()) * _US, int(end.timestamp()) * _US
 
@@ -99,7 +102,7 @@ def ensure_partitions(
     if not is_partitioned(conn):
         return []
     current = month_of(now_us() if now is None else now)
-    wanted = {_shift(current, by) for by in range(-1, AHEAD + 1)} | set(extra)
+    wanted = {shift_month(current, by) for by in range(-1, AHEAD + 1)} | set(extra)
     have = {month for _, month in month_partitions(conn)}
     has_default = conn.exec_driver_sql(f"SELECT to_regclass('{DEFAULT_PARTITION}')").scalar() is not None
     if wanted <= have and has_default:
