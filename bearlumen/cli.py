@@ -413,6 +413,57 @@ def prune(
     click.echo(f"Idempotency keys kept: {result.keys_kept} (a retry of a pruned event is not counted again).")
 
 
+@main.command()
+@click.option("--since", required=True, help="Start (inclusive), ISO 8601 date or date-time (UTC).")
+@click.option("--until", required=True, help="End (exclusive), ISO 8601 date or date-time (UTC).")
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(["csv", "jsonl", "parquet"]), help="Output format."
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout)."
+)
+@click.option("--tenant", default=None, help="Only this tenant's events (default: every tenant).")
+@_database_option
+def export(
+    since: str,
+    until: str,
+    fmt: str,
+    output: Optional[str],
+    tenant: Optional[str],
+    database_url: Optional[str],
+) -> None:
+    """Stream raw usage events to CSV, JSON Lines or Parquet (Parquet needs the [export] extra).
+
+    Costs and quantities are exact decimal strings; an unpriced event's cost is empty (CSV) or null."""
+    from bearlumen.server.timefmt import parse_ts
+    from bearlumen.server.usage.export import MissingParquetSupport, check_format, export_events
+
+    start, end = parse_ts(since), parse_ts(until)
+    if start is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--since")
+    if end is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--until")
+    if fmt == "parquet" and output is None:
+        raise click.BadParameter("Parquet is binary: give a file", param_hint="--output")
+    binary = fmt == "parquet"
+    try:
+        check_format(fmt)  # before creating the file
+    except MissingParquetSupport as error:
+        raise click.ClickException(str(error)) from None
+    with contextlib.ExitStack() as stack:
+        if output is None:
+            out: Any = sys.stdout
+        else:
+            out = stack.enter_context(
+                open(output, "wb" if binary else "w", newline="" if not binary else None)
+            )
+        try:
+            count = _with_db(database_url, lambda db: export_events(db, out, fmt, start, end, tenant=tenant))
+        except (LookupError, MissingParquetSupport) as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"Exported {count} events.", err=True)
+
+
 def _register_spool() -> None:
     from bearlumen.delivery.cli import spool
 
