@@ -3,7 +3,7 @@
 Pages follow (timestamp, row id). ``offset`` makes the database walk and discard every skipped row, so a
 deep offset costs as much as reading everything before it; a cursor (``nextCursor`` of the previous page,
 the position of its last row) starts the next page by a range seek on the (tenant, timestamp, id) index,
-as fast at row 10 million as at row 0 (benchmarks/pagination.py).
+as fast at row 10 million as at row 0 (benchmarks/big_history.py).
 """
 
 from __future__ import annotations
