@@ -144,6 +144,30 @@ def _cursor_at(url: str, depth: int) -> str:
         db.close()
 
 
+def _sum_strategies(url: str, first_hour: int, end_hour: int) -> List[Dict[str, Any]]:
+    """by_agent's rollup query with the old limb sums (baseline) and plain sums, in process, interleaved."""
+    mask = (1 << 21) - 1
+    limbs = ", ".join(
+        f"sum({c} >> 42), sum(({c} >> 21) & {mask}), sum({c} & {mask})"
+        for c in ("cost_pico", "quantity_micro")
+    )
+    plain = "sum(cost_pico), sum(quantity_micro)"
+    where = f"WHERE tenant_id = 1 AND hour >= {first_hour} AND hour < {end_hour} GROUP BY agent_id"
+    head = "SELECT agent_id, sum(event_count), sum(priced_count), "
+    tail = f", sum(cost_pico_hi), sum(quantity_micro_hi) FROM usage_rollup_agent_hourly {where}"
+    db = Database(url)
+    samples: Dict[str, List[float]] = {"limb sums (before)": [], "plain sums (now)": []}
+    try:
+        for _ in range(REPEAT // 3):
+            for label, sums in zip(samples, (limbs, plain)):
+                started = time.perf_counter()
+                db.read(lambda conn, q=f"{head}{sums}{tail}": conn.exec_driver_sql(q).all())  # type: ignore[misc]
+                samples[label].append((time.perf_counter() - started) * 1000)
+    finally:
+        db.close()
+    return [{"query": f"by_agent rollup SQL, {label}", **_stats(xs)} for label, xs in samples.items()]
+
+
 def _iso(micros: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros / 1e6)) + f".{micros % 1_000_000:06d}Z"
 
@@ -221,6 +245,8 @@ def _measure(
                 cursors.append(_timed(client, "/v1/usage/events", by_cursor)[0])
             rows.append({"backend": backend, "query": f"events page at {depth:,}: offset", **_stats(offsets)})
             rows.append({"backend": backend, "query": f"events page at {depth:,}: cursor", **_stats(cursors)})
+    first_hour, end_hour = -(-whole[0] // HOUR_US), whole[1] // HOUR_US
+    rows += [{"backend": backend, **r} for r in _sum_strategies(service.database_url, first_hour, end_hour)]
     if seconds:
         rows[0]["fill"] = total / seconds
     return rows
