@@ -4,8 +4,6 @@ partition instead of failing, and exactly-once holds through usage_event_keys un
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List
 
@@ -26,6 +24,7 @@ from bearlumen.server.usage.partitions import (
     partition_name,
 )
 from tests.server.helpers import event, ok, uid
+from tests.server.test_server_concurrency import _barrier_run
 from tests.server.test_server_migrations import _at
 from tests.support.service import ServiceHandle, drop_postgres_database, new_postgres_database
 
@@ -122,17 +121,6 @@ def test_a_month_created_late_takes_its_rows_out_of_the_default_partition(pg_db:
     assert created == [partition_name((2031, 3))]
     assert _where(db) == {partition_name((2031, 3)): 2}
     assert head_revision() is not None
-
-
-def _barrier_run(count: int, fn: Any) -> List[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return fn(i)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_concurrent_duplicates_across_partitions_are_recorded_once(postgres_service: ServiceHandle) -> None:
