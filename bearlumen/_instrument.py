@@ -29,6 +29,9 @@ logger = logging.getLogger("bearlumen")
 # Each integration module offers install() and uninstall(), both idempotent, and imports its library
 # only when the application does (post-import hooks).
 INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock")
+# Agent frameworks whose agent names become the agent of the calls made in their runs (no patches: they
+# read the framework's run state; see README "Agent frameworks"). Off with framework_agents=False.
+FRAMEWORKS = ("pydantic_ai", "openai_agents")
 
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
@@ -46,6 +49,8 @@ def instrument(
     spool: Union[bool, str] = True,
     sync: bool = False,
     langgraph_node_as_agent: bool = True,
+    framework_agents: bool = True,
+    stream_usage_hosts: Optional[Iterable[str]] = None,
     **delivery_options: Any,
 ) -> None:
     """Patch the installed LLM libraries and start delivering their usage to Bear Lumen.
@@ -53,11 +58,15 @@ def instrument(
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
     integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
-        "mistral", "bedrock" to patch (default: all installed).
+        "mistral", "bedrock", "pydantic_ai", "openai_agents" to install (default: all).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
     langgraph_node_as_agent: inside a LangGraph graph, bill a call with no agent scope to its graph node.
+    framework_agents: inside a pydantic-ai or OpenAI Agents SDK agent run, bill a call with no agent
+        scope to the framework's agent (its run or trace id in metadata).
+    stream_usage_hosts: more OpenAI-compatible hosts ("host" or "host:port") to ask for stream usage
+        (`stream_options.include_usage`), beyond the documented list.
     delivery_options: tuning of the exporter (see `bearlumen.delivery.exporter.DeliveryOptions`).
     """
     global _exporter
@@ -76,7 +85,9 @@ def instrument(
         )
         record.set_sink(_exporter)
         _settings["langchain"] = {"node_as_agent": langgraph_node_as_agent}
-        for name in integrations if integrations is not None else INTEGRATIONS:
+        _settings["openai"] = {"stream_usage_hosts": stream_usage_hosts}
+        default = INTEGRATIONS + FRAMEWORKS if framework_agents else INTEGRATIONS
+        for name in integrations if integrations is not None else default:
             _install(name)
 
 
@@ -131,8 +142,9 @@ def stats() -> Dict[str, Any]:
 
 
 def _install(name: str) -> None:
-    if name not in INTEGRATIONS:
-        raise ValueError(f"unknown integration {name!r}; choose from {', '.join(INTEGRATIONS)}")
+    if name not in INTEGRATIONS + FRAMEWORKS:
+        known = ", ".join(INTEGRATIONS + FRAMEWORKS)
+        raise ValueError(f"unknown integration {name!r}; choose from {known}")
     try:
         importlib.import_module(f"bearlumen.integrations.{name}").install(**_settings.get(name, {}))
     except Exception:

@@ -1,7 +1,7 @@
 """The ``bearlumen`` command.
 
-    bearlumen serve [--host H] [--port P] [--database-url URL] [--rate-limit N] [--bootstrap-key-file F]
-                    [--metrics] [--body-timeout S] [--no-access-log]
+    bearlumen serve [--host H] [--port P] [--workers N] [--database-url URL] [--rate-limit N]
+                    [--bootstrap-key-file F] [--metrics] [--body-timeout S] [--no-access-log]
     bearlumen keys create --tenant NAME      # prints only the key, for scripts
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
@@ -16,10 +16,9 @@ each command, so ``bearlumen --help`` stays fast and the core SDK never imports 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import click
 
@@ -52,6 +51,15 @@ def main() -> None:
 @main.command()
 @click.option("--host", envvar="BEARLUMEN_HOST", show_envvar=True, default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="BEARLUMEN_PORT", show_envvar=True, default=8787, show_default=True, type=int)
+@click.option(
+    "--workers",
+    envvar="BEARLUMEN_WORKERS",
+    show_envvar=True,
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (uvicorn's supervisor) sharing the port; for PostgreSQL, about one per core.",
+)
 @_database_option
 @click.option(
     "--rate-limit",
@@ -59,7 +67,7 @@ def main() -> None:
     show_envvar=True,
     type=float,
     default=None,
-    help="Requests per second allowed per API key (burst of the same size). Off by default.",
+    help="Requests per second allowed per API key (burst of the same size), in each process. Off by default.",
 )
 @click.option(
     "--bootstrap-key-file",
@@ -97,6 +105,7 @@ def main() -> None:
 def serve(
     host: str,
     port: int,
+    workers: int,
     database_url: Optional[str],
     rate_limit: Optional[float],
     bootstrap_key_file: Optional[str],
@@ -106,69 +115,32 @@ def serve(
     body_timeout: float,
 ) -> None:
     """Run the service (migrations are applied on start). Stops cleanly on SIGINT / SIGTERM."""
-    import uvicorn
-
     from bearlumen.server.app import create_app
     from bearlumen.server.dburl import display_url
+    from bearlumen.server.workers import configure_access_log, run, settings_for
 
     url = _database_url(database_url)
     if rate_limit is not None and rate_limit <= 0:
         rate_limit = None  # 0 means off, as when unset
     click.echo(f"Database: {display_url(url)}")
-    app = create_app(url, rate_limit=rate_limit, metrics=metrics, body_timeout=body_timeout)
-    _bootstrap_key(app.state.db, bootstrap_key_file)
-    _access_log(access_log)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # ours (structured, with request ids) replaces uvicorn's
-        timeout_graceful_shutdown=30,
-        server_header=False,
+    settings = settings_for(
+        url, rate_limit=rate_limit, metrics=metrics, body_timeout=body_timeout, access_log=access_log
     )
-    click.echo(f"Bear Lumen starting on http://{host}:{port}")
-    sys.stdout.flush()
+    app = create_app(url, rate_limit=rate_limit, metrics=metrics, body_timeout=body_timeout)
     try:
-        _server_class()(
-            config
-        ).run()  # SIGINT / SIGTERM: stop accepting, let in-flight requests finish, exit 0
+        _bootstrap_key(app.state.db, bootstrap_key_file)
+        if workers > 1:
+            app.state.close()  # the workers build their own apps (and connection pools)
+        else:
+            configure_access_log(access_log)
+        plural = f" with {workers} worker processes" if workers > 1 else ""
+        click.echo(f"Bear Lumen starting on http://{host}:{port}{plural}")
+        sys.stdout.flush()
+        # SIGINT / SIGTERM: stop accepting, let in-flight requests finish, exit 0
+        run(app, settings, host=host, port=port, workers=workers, log_level=log_level)
     finally:
         app.state.close()
     click.echo("Bear Lumen stopped.")
-
-
-def _access_log(enabled: bool) -> None:
-    import logging
-
-    from bearlumen.server.middleware import ACCESS_LOG
-
-    ACCESS_LOG.propagate = False
-    if not enabled:
-        ACCESS_LOG.setLevel(logging.WARNING)
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    ACCESS_LOG.addHandler(handler)
-    ACCESS_LOG.setLevel(logging.INFO)
-
-
-def _server_class() -> Any:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown (exit status 130/143 and, for
-        SIGINT, a KeyboardInterrupt); a service that stopped as asked should exit normally instead."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                yield
-                captured = getattr(self, "_captured_signals", None)
-                if isinstance(captured, list):
-                    captured.clear()
-
-    return Server
 
 
 def _bootstrap_key(db: Any, key_file: Optional[str]) -> None:
@@ -266,10 +238,6 @@ def _with_db(database_url: Optional[str], fn: Any) -> Any:
         return fn(db)
     finally:
         db.close()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 @main.command()
@@ -450,17 +418,20 @@ def export(
         check_format(fmt)  # before creating the file
     except MissingParquetSupport as error:
         raise click.ClickException(str(error)) from None
-    with contextlib.ExitStack() as stack:
-        if output is None:
-            out: Any = sys.stdout
-        else:
-            out = stack.enter_context(
-                open(output, "wb" if binary else "w", newline="" if not binary else None)
-            )
+
+    def run(out: Any) -> int:
         try:
-            count = _with_db(database_url, lambda db: export_events(db, out, fmt, start, end, tenant=tenant))
+            return int(
+                _with_db(database_url, lambda db: export_events(db, out, fmt, start, end, tenant=tenant))
+            )
         except (LookupError, MissingParquetSupport) as error:
             raise click.ClickException(str(error)) from None
+
+    if output is None:
+        count = run(sys.stdout)
+    else:
+        with open(output, "wb" if binary else "w", newline=None if binary else "") as handle:
+            count = run(handle)
     click.echo(f"Exported {count} events.", err=True)
 
 
@@ -471,3 +442,8 @@ def _register_spool() -> None:
 
 
 _register_spool()
+
+
+# Last: every command above must be registered before `python -m bearlumen.cli` runs the group.
+if __name__ == "__main__":  # pragma: no cover
+    main()

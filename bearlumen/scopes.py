@@ -11,6 +11,12 @@ and the outer one is back on exit (also on exceptions), and asyncio tasks inheri
 that created them. Plain threads do not inherit context in Python; hand work to them with
 :func:`propagate` or :class:`ContextThreadPoolExecutor`.
 
+Agent frameworks: below the scopes lies one more layer, the attribution an agent framework's own run
+gives the calling code (a pydantic-ai run's agent, an OpenAI Agents SDK agent span...). Integrations add
+a *framework lookup* (:func:`add_framework_lookup`) that reads it from the framework's public run state at
+call time; :func:`current_attribution` lays the scopes over it, so an explicit scope always wins, field
+by field and key by key of the metadata. No lookup is consulted (and nothing is paid) when none is added.
+
 Generators: a generator has no context of its own; each step runs in its consumer's. So
 
 - the decorator form (``@bearlumen.end_user("alice")`` on a generator function) activates the scope for
@@ -30,6 +36,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -40,6 +47,7 @@ from typing import (
     Generator,
     Mapping,
     Optional,
+    Tuple,
     TypeVar,
     cast,
 )
@@ -63,6 +71,17 @@ class Attribution:
     subscription_id: Optional[str] = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY_METADATA)
 
+    def under(self, explicit: Attribution) -> Attribution:
+        """`explicit` laid over this one: its fields and metadata keys win, this one fills the gaps."""
+        if explicit is EMPTY:
+            return self
+        changes = {
+            name: getattr(explicit, name)
+            for name in ("agent_id", "workflow_id", "end_user_id", "subscription_id")
+            if getattr(explicit, name) is not None
+        }
+        return self.merged_with(changes, explicit.metadata)
+
     def merged_with(self, changes: Mapping[str, Any], metadata: Optional[Mapping[str, Any]]) -> Attribution:
         """This attribution with `changes` laid over it (inner scope wins) and `metadata` merged in."""
         result = replace(self, **changes) if changes else self
@@ -77,9 +96,53 @@ EMPTY = Attribution()
 _current: contextvars.ContextVar[Attribution] = contextvars.ContextVar("bearlumen_attribution", default=EMPTY)
 
 
+#: A framework lookup: the attribution the framework's run in progress gives the calling code, or None.
+FrameworkLookup = Callable[[], Optional[Attribution]]
+
+# Replaced whole, never mutated (copy on write): readers iterate a snapshot and take no lock.
+_lookups: Tuple[FrameworkLookup, ...] = ()
+_lookups_lock = threading.Lock()
+
+
+def add_framework_lookup(lookup: FrameworkLookup) -> None:
+    """Consult `lookup` (after those added before it) when no scope names the calling code's fields.
+
+    A lookup is called on every metered call: it must be quick, and it must not raise (if it does, it is
+    ignored for that call). Adding the same lookup twice changes nothing.
+    """
+    global _lookups
+    with _lookups_lock:
+        if lookup not in _lookups:
+            _lookups = (*_lookups, lookup)
+
+
+def remove_framework_lookup(lookup: FrameworkLookup) -> None:
+    """Stop consulting `lookup` (nothing happens when it was not added)."""
+    global _lookups
+    with _lookups_lock:
+        _lookups = tuple(item for item in _lookups if item is not lookup)
+
+
+def framework_attribution() -> Optional[Attribution]:
+    """What the first framework lookup that knows the calling code says about it (None: no framework run)."""
+    for lookup in _lookups:
+        try:
+            found = lookup()
+        except Exception:  # a framework in an unexpected state must never break the app's call
+            continue
+        if found is not None:
+            return found
+    return None
+
+
 def current_attribution() -> Attribution:
-    """The attribution of the calling code (what an LLM call made here would be tagged with)."""
-    return _current.get()
+    """The attribution of the calling code (what an LLM call made here would be tagged with): the scopes
+    in force, laid over what an agent framework's run in progress says (see the module docstring)."""
+    explicit = _current.get()
+    if not _lookups:
+        return explicit
+    found = framework_attribution()
+    return explicit if found is None else found.under(explicit)
 
 
 class Scope:
@@ -292,12 +355,16 @@ __all__ = [
     "EMPTY",
     "Attribution",
     "ContextThreadPoolExecutor",
+    "FrameworkLookup",
     "Scope",
+    "add_framework_lookup",
     "agent",
     "attributes",
     "current_attribution",
     "end_user",
+    "framework_attribution",
     "propagate",
+    "remove_framework_lookup",
     "subscription",
     "workflow",
 ]

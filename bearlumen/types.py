@@ -116,6 +116,8 @@ class EndUserListResponse(TypedDict):
 
     endUsers: List[EndUser]
     total: int
+    activeCount: int  # the tenant's end users per status, whatever the ``status`` filter
+    deactivatedCount: int
     limit: int
     offset: int
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import secrets
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -21,16 +22,19 @@ from tests.support.service import (  # noqa: E402
     start_service,
 )
 
-__all__ = ["ServiceHandle", "make_events", "running_service"]
+__all__ = ["ServiceHandle", "make_events", "range_args", "running_service"]
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-pro"]
 
 
 @contextmanager
-def running_service(backend: str, rate_limit: Optional[float] = None) -> Iterator[ServiceHandle]:
-    """A fresh ``bearlumen serve`` process on a fresh SQLite file or PostgreSQL database."""
+def running_service(
+    backend: str, rate_limit: Optional[float] = None, args: Optional[List[str]] = None
+) -> Iterator[ServiceHandle]:
+    """A fresh ``bearlumen serve`` process on a fresh SQLite file or PostgreSQL database (``args``: more
+    ``bearlumen serve`` options, e.g. ``["--workers", "2"]``)."""
     pg_url = new_postgres_database() if backend == "postgresql" else None
-    handle = start_service(pg_url, rate_limit=rate_limit)
+    handle = start_service(pg_url, rate_limit=rate_limit, args=args)
     try:
         yield handle
     finally:
@@ -84,3 +88,14 @@ def make_events(
             }
         )
     return events
+
+
+def range_args(description: str) -> Tuple[List[str], int, int]:
+    """``--backend`` (sqlite, postgresql or both), ``--events`` and ``--days``: (backends, events, days)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    return backends, args.events, args.days

@@ -12,14 +12,13 @@ Prints a markdown table (milliseconds per request, client-side, including HTTP).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from typing import Any, Dict, List
 
 import httpx
 import orjson
-from _service import ServiceHandle, make_events, running_service
+from _service import ServiceHandle, make_events, range_args, running_service
 
 from bearlumen.server.db import Database
 from bearlumen.server.usage.service import record_batch
@@ -94,15 +93,10 @@ def run(backend: str, total: int, days: int) -> List[Dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    rows = [row for b in backends for row in run(b, args.events, args.days)]
+    backends, events, days = range_args(__doc__.split("\n")[0])
+    rows = [row for b in backends for row in run(b, events, days)]
     print(
-        f"\nCost attribution over {args.events:,} events ({args.days} days, 50 agents, 20 workflows), "
+        f"\nCost attribution over {events:,} events ({days} days, 50 agents, 20 workflows), "
         f"{REPEAT} requests each over loopback HTTP\n"
     )
     print("| backend | query | median ms | p95 ms |")

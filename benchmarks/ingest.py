@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest.py                 # SQLite and PostgreSQL, 300k events each
     .venv/bin/python benchmarks/ingest.py --backend sqlite --events 1000000
+    .venv/bin/python benchmarks/ingest.py --backend postgresql --workers 1,2,4   # one row per worker count
 
 Every event has a random idempotency key (as the SDK makes them), so the dedup index is exercised the
 realistic way; the service checks every key. The client pre-serializes the batches and sends them from
@@ -11,6 +12,7 @@ realistic way; the service checks every key. The client pre-serializes the batch
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import statistics
 import threading
@@ -66,10 +68,10 @@ def _send_all(base_url: str, key: str, bodies: List[bytes], clients: int) -> Dic
     return {**counts, "latencies": latencies}
 
 
-def run(backend: str, total: int, size: int, clients: int) -> Dict[str, Any]:
+def run(backend: str, total: int, size: int, clients: int, workers: int = 1) -> Dict[str, Any]:
     bodies = _batches(total, size, seed=1)
-    warmup = _batches(20 * size, size, seed=2)
-    with running_service(backend) as service:
+    warmup = _batches(20 * size * workers, size, seed=2)
+    with running_service(backend, args=["--workers", str(workers)]) as service:
         _send_all(service.base_url, service.api_key, warmup, clients)
         cpu_before = _cpu_seconds(service.pid)
         started = time.perf_counter()
@@ -85,6 +87,7 @@ def run(backend: str, total: int, size: int, clients: int) -> Dict[str, Any]:
     latencies = sorted(result["latencies"])
     return {
         "backend": backend,
+        "workers": workers,
         "events": total,
         "seconds": elapsed,
         "rate": total / elapsed,
@@ -96,13 +99,20 @@ def run(backend: str, total: int, size: int, clients: int) -> Dict[str, Any]:
 
 
 def _cpu_seconds(pid: Any) -> float:
-    """User + system CPU time of the server process (Linux /proc), to show where the time goes."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU time of the server process and its worker processes (Linux /proc), to show where
+    the time goes."""
+    stats = {}
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(path.split("/")[2])] = fields
+    if pid not in stats:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ours = [f for p, f in stats.items() if p == pid or int(f[1]) == pid]  # fields[1]: the parent's pid
+    return sum(int(f[11]) + int(f[12]) for f in ours) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -111,21 +121,25 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=2, help="parallel keep-alive connections")
+    parser.add_argument(
+        "--workers", default="1", help="bearlumen serve --workers; a list (1,2,4) gives one row per count"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    rows = [run(b, args.events, args.batch, args.clients) for b in backends]
+    counts = [int(w) for w in args.workers.split(",")]
+    rows = [run(b, args.events, args.batch, args.clients, w) for b in backends for w in counts]
     print(
         f"\nBatch ingest over loopback HTTP ({args.batch}-event batches, {args.clients} client connections, "
         "random idempotency keys)\n"
     )
     print(
-        "| backend | events | seconds | events/s | batch p50 ms | batch p95 ms | server CPU ms/batch "
-        "| duplicate resend events/s |"
+        "| backend | workers | events | seconds | events/s | batch p50 ms | batch p95 ms "
+        "| server CPU ms/batch | duplicate resend events/s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['backend']} | {r['events']:,} | {r['seconds']:.1f} | {r['rate']:,.0f} "
+            f"| {r['backend']} | {r['workers']} | {r['events']:,} | {r['seconds']:.1f} | {r['rate']:,.0f} "
             f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['cpu_ms']:.1f} | {r['dup_rate']:,.0f} |"
         )
 

@@ -29,3 +29,14 @@ def report_since(client: bearlumen.Client, started: datetime) -> str:
     """The cost report of what was recorded from `started` until now."""
     end = datetime.now(timezone.utc) + timedelta(minutes=1)
     return render_report(client, started.astimezone(timezone.utc).isoformat(), end.isoformat())
+
+
+def finish(client: bearlumen.Client, started: datetime) -> int:
+    """Deliver what was metered, print the exporter's counts and this run's cost report, and stop."""
+    delivered = bearlumen.flush(timeout=30)
+    stats = bearlumen.stats()
+    print(f"\nmodel calls recorded: {stats.get('emitted')}, delivered: {stats.get('delivered')}")
+    print(report_since(client, started))  # only this run's events: a shared service may hold others
+    bearlumen.uninstrument()
+    client.close()
+    return 0 if delivered else 1

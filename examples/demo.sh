@@ -50,7 +50,8 @@ export BEARLUMEN_API_KEY="$(cat "$BEARLUMEN_HOME/first-key")"
 export BEARLUMEN_SPOOL_DIR="$BEARLUMEN_HOME/spool"
 
 cd examples
-for example in quickstart.py multi_agent.py langchain_chain.py langgraph_agents.py; do
+for example in quickstart.py multi_agent.py langchain_chain.py langgraph_agents.py pydantic_ai_agents.py \
+    openai_agents_handoff.py; do
     [ -f "$example" ] || continue
     echo
     echo "=== examples/$example"

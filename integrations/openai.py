@@ -92,7 +92,7 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Type
 
 from bearlumen import _handoff
 from bearlumen.metering.record import (
@@ -106,6 +106,7 @@ from bearlumen.metering.record import (
 )
 from bearlumen.scopes import Attribution, current_attribution
 
+from . import _stream_usage
 from ._openai_usage import _Fields, _fields, _str, chat_usage, responses_usage, served_tier, with_web_searches
 from ._parse_capture import capture_wrapper, capturing
 from ._streams import StreamObserver, observe_async_stream, observe_sync_stream
@@ -262,6 +263,8 @@ class _ClientInfo:
     include_usage_ok: bool
     deployment: Optional[str]
     api_url: Optional[str] = None  # an OpenAI-compatible host's base URL (its price list is found by it)
+    host: str = ""
+    port: Optional[int] = None  # None: the scheme's default port
 
 
 #: OpenAI-compatible hosts reached through the openai client: host -> the provider whose price list
@@ -315,6 +318,8 @@ def _describe_client(client: Any, base_url: Any) -> _ClientInfo:
     url = base_url if base_url is not None else getattr(client, "base_url", None)
     is_azure_client = sdk.azure_client is not None and isinstance(client, sdk.azure_client)
     host = str(getattr(url, "host", "") or "").lower()
+    port = getattr(url, "port", None)
+    port = port if isinstance(port, int) else None
     deployment: Optional[str] = None
     if is_azure_client:
         provider = "azure"
@@ -326,10 +331,11 @@ def _describe_client(client: Any, base_url: Any) -> _ClientInfo:
         provider, include_usage_ok = "openai", True
     elif host:
         provider = COMPATIBLE_HOSTS.get(host, COMPATIBLE)
-        return _ClientInfo(base_url, provider, False, None, str(url))
+        # Whether it is asked for stream usage is decided per call (the host list may change).
+        return _ClientInfo(base_url, provider, False, None, str(url), host, port)
     else:
         provider, include_usage_ok = "openai", False
-    return _ClientInfo(base_url, provider, include_usage_ok, deployment)
+    return _ClientInfo(base_url, provider, include_usage_ok, deployment, None, host, port)
 
 
 def _azure_version_has_usage(version: Any) -> bool:
@@ -406,7 +412,11 @@ def _start(operation: str, instance: Any, kwargs: Dict[str, Any]) -> Optional[_C
 
 
 def _may_add_include_usage(info: _ClientInfo, kwargs: Dict[str, Any]) -> bool:
-    if _policy == "never" or (_policy == "auto" and not info.include_usage_ok):
+    if _policy == "never" or _stream_usage.rejects(info.host, info.port):
+        return False
+    if _policy == "auto" and not (
+        info.include_usage_ok or (info.api_url is not None and _stream_usage.asks(info.host, info.port))
+    ):
         return False
     sdk = _sdk()
     if "stream_options" in kwargs and not isinstance(kwargs["stream_options"], sdk.omitted):
@@ -423,6 +433,23 @@ def _with_include_usage(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     changed = dict(kwargs)
     changed["stream_options"] = {"include_usage": True}
     return changed
+
+
+def _refused_include_usage(call: _Call, instance: Any, exc: BaseException) -> bool:
+    """Whether the host refused the `stream_options` Bear Lumen added (then the caller's own request is
+    sent once more, and the host is never asked again; see `_stream_usage`)."""
+    if not call.include_usage_added:
+        return False
+    try:
+        if not _stream_usage.rejected_by(exc):
+            return False
+        info = _client_info(instance._client)
+        _stream_usage.remember_rejection(info.host, info.port)
+        logger.info("bearlumen: %s rejects stream_options; its streams are sent without it", info.host)
+    except Exception:
+        return False
+    call.include_usage_added = False
+    return True
 
 
 def _latency_ms(call: _Call) -> float:
@@ -910,6 +937,9 @@ async def _aresponse_close(wrapped: Any, instance: Any, args: Tuple[Any, ...], k
 # The wrappers.
 
 
+_RESEND = object()  # marks a request to send again without the stream_options a host refused
+
+
 def _call_wrapper(method: Method) -> Callable[..., Any]:
     operation = method.operation
     if method.is_async:
@@ -920,14 +950,22 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
             call = _start(operation, instance, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
-            if call.include_usage_added:
-                kwargs = _with_include_usage(kwargs)
+            sent = _with_include_usage(kwargs) if call.include_usage_added else kwargs
             try:
                 with capturing() as rejected:
-                    result = await wrapped(*args, **kwargs)
+                    result = await wrapped(*args, **sent)
             except BaseException as exc:
-                _on_exception(call, exc, rejected)
-                raise
+                if not _refused_include_usage(call, instance, exc):
+                    _on_exception(call, exc, rejected)
+                    raise
+                result = _RESEND
+            if result is _RESEND:  # outside the except block: a new error must not chain to the first
+                try:
+                    with capturing() as rejected:
+                        result = await wrapped(*args, **kwargs)
+                except BaseException as exc:
+                    _on_exception(call, exc, rejected)
+                    raise
             _finish(call, result, True)
             return result
 
@@ -939,14 +977,22 @@ def _call_wrapper(method: Method) -> Callable[..., Any]:
         call = _start(operation, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        if call.include_usage_added:
-            kwargs = _with_include_usage(kwargs)
+        sent = _with_include_usage(kwargs) if call.include_usage_added else kwargs
         try:
             with capturing() as rejected:
-                result = wrapped(*args, **kwargs)
+                result = wrapped(*args, **sent)
         except BaseException as exc:
-            _on_exception(call, exc, rejected)
-            raise
+            if not _refused_include_usage(call, instance, exc):
+                _on_exception(call, exc, rejected)
+                raise
+            result = _RESEND
+        if result is _RESEND:
+            try:
+                with capturing() as rejected:
+                    result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                _on_exception(call, exc, rejected)
+                raise
         _finish(call, result, False)
         return result
 
@@ -1026,9 +1072,14 @@ def _patches() -> List[Patch]:
 PATCHES = PatchSet("bearlumen.openai", _patches())
 
 
-def install() -> None:
-    """Patch openai (now if imported, else when it is). Idempotent."""
+def install(*, stream_usage_hosts: Optional[Iterable[str]] = None) -> None:
+    """Patch openai (now if imported, else when it is). Idempotent.
+
+    stream_usage_hosts: OpenAI-compatible hosts to ask for stream usage beyond
+        `_stream_usage.STREAM_USAGE_HOSTS` ("host" or "host:port").
+    """
     global _enabled
+    _stream_usage.configure(stream_usage_hosts)
     _enabled = True
     PATCHES.install()
 

@@ -232,3 +232,52 @@ def test_leaving_a_with_block_from_another_context_never_raises() -> None:
     contextvars.copy_context().run(next, items)  # entered in one context ...
     assert contextvars.copy_context().run(next, items) == 2  # ... left in another: no ValueError
     assert current_attribution().end_user_id is None
+
+
+# -- framework lookups: the layer under the scopes -----------------------------------------------------
+
+
+def test_a_framework_lookup_fills_what_no_scope_names_and_scopes_win_key_by_key() -> None:
+    from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+
+    def framework() -> Attribution:
+        return Attribution(agent_id="researcher", metadata={"framework": "x", "run_id": "r1"})
+
+    add_framework_lookup(framework)
+    add_framework_lookup(framework)  # twice: still one layer
+    try:
+        assert current_attribution() == framework()
+        with bearlumen.workflow("trips"):
+            assert agent_and_workflow() == ("researcher", "trips")
+        with bearlumen.attributes(agent_id="planner", run_id="mine"):
+            current = current_attribution()
+            assert current.agent_id == "planner"
+            assert dict(current.metadata) == {"framework": "x", "run_id": "mine"}
+    finally:
+        remove_framework_lookup(framework)
+    assert current_attribution() == bearlumen.scopes.EMPTY
+
+
+def test_a_lookup_that_raises_or_knows_nothing_is_passed_over() -> None:
+    from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+
+    def broken() -> Optional[Attribution]:
+        raise RuntimeError("framework in a strange state")
+
+    def outside_any_run() -> Optional[Attribution]:
+        return None
+
+    def second() -> Attribution:
+        return Attribution(agent_id="second")
+
+    for lookup in (broken, outside_any_run, second):
+        add_framework_lookup(lookup)
+    try:
+        with bearlumen.workflow("w"):
+            assert agent_and_workflow() == ("second", "w")
+        remove_framework_lookup(second)
+        with bearlumen.workflow("w"):
+            assert agent_and_workflow() == (None, "w")
+    finally:
+        for lookup in (broken, outside_any_run, second):
+            remove_framework_lookup(lookup)

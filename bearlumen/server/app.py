@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from bearlumen._version import __version__
-from bearlumen.server.api import cost_attribution, end_users, models, subscriptions, system, usage
+from bearlumen.server.api import cost_attribution, end_users, models, otlp, subscriptions, system, usage
 from bearlumen.server.db import Database
 from bearlumen.server.errors import ApiError, error_body
 from bearlumen.server.fields import MAX_OFFSET
@@ -91,11 +91,14 @@ def create_app(
     app.state.limiter = RateLimiter(rate_limit) if rate_limit else None
     app.state.metrics = Metrics() if metrics else None
     app.state.close = db.close
-    routers = [m.router for m in (system, end_users, subscriptions, usage, cost_attribution)]
+    routers = [m.router for m in (system, end_users, subscriptions, usage, cost_attribution, otlp)]
     if metrics:
         routers.append(system.metrics_router)
     for router in routers:
         app.include_router(router)
+    from bearlumen.server.dashboard import router as dashboard  # jinja2 loads with the service only
+
+    app.include_router(dashboard)  # pages under /dashboard, outside the OpenAPI document and the gate
     # Built now, from the routers (cheap), not from the OpenAPI document on first use (slow, on the loop).
     paths = PathIndex((route.path, route.methods) for r in routers for route in r.routes)
     _install_error_handlers(app)

@@ -92,8 +92,10 @@ def document(schema: Dict[str, Any], components: Dict[str, Any]) -> Dict[str, An
                 parameter["schema"] = _without_null(parameter["schema"])
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            own = set(responses)  # an answer the route declares itself (OTLP's google.rpc.Status) stays
             for status in sorted(error_statuses(path, method, "requestBody" in operation)):
-                responses[str(status)] = _response(status)
+                if str(status) not in own:
+                    responses[str(status)] = _response(status)
     return schema
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "ROLLUP_MEASURES",
     "ROLLUP_SUMS",
     "api_keys",
+    "dashboard_sessions",
     "end_users",
     "include_object",
     "metadata",
@@ -78,6 +79,21 @@ api_keys = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
     Index(None, "tenant_id"),
+)
+
+# A dashboard sign-in (bearlumen/server/dashboard): the cookie holds a random token, the table only its
+# SHA-256, so a leaked database row cannot be replayed and the API key never leaves the sign-in request.
+# Bound to the key it signed in with: revoking the key ends its sessions.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    _tenant_fk(),
+    Column("key_id", String(32), ForeignKey("api_keys.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Index(None, "expires_us"),
 )
 
 end_users = Table(
@@ -138,9 +154,12 @@ usage_events = Table(
     Column("metadata", Text, nullable=False),
     # Idempotency on SQLite: (tenant, key) is unique here. PostgreSQL partitions this table by ts_us (see
     # usage/partitions.py) and a unique constraint there must hold the partition key, so it has none: every
-    # key goes through usage_event_keys instead (migration 0003_16c).
+    # key goes through usage_event_keys instead (migration 0004_16c).
     UniqueConstraint("tenant_id", "key_hash", info={"sqlite_only": True}),
     Index(None, "tenant_id", "ts_us", "id"),
+    # One customer's calls (the dashboard's end-user page, `GET /v1/usage/events?end_user_id=`) without
+    # scanning every call of the range (migration 0003).
+    Index(None, "tenant_id", "end_user_id", "ts_us"),
 )
 
 # The idempotency keys, unpartitioned: on PostgreSQL every event's key is inserted here first (ON CONFLICT DO

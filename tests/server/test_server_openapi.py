@@ -32,6 +32,7 @@ PATHS = {
     "/v1/cost_attribution/by_workflow": {"get"},
     "/v1/cost_attribution/agents": {"get"},
     "/v1/cost_attribution/workflows": {"get"},
+    "/v1/traces": {"post"},
 }
 
 
@@ -96,6 +97,8 @@ def test_every_operation_lists_the_statuses_it_answers(sqlite_service: ServiceHa
             expected.add("404")
         if (method, path) in {("post", "/v1/end_users"), ("patch", "/v1/end_users/{end_user_id}")}:
             expected.add("409")
+        if path == "/v1/traces":  # OTLP/HTTP: a malformed or unsupported request gets a google.rpc.Status
+            expected.add("415")
         success = (
             {"201"}
             if (method, path) in {("post", "/v1/end_users"), ("post", "/v1/subscriptions")}
@@ -104,6 +107,9 @@ def test_every_operation_lists_the_statuses_it_answers(sqlite_service: ServiceHa
         assert statuses == expected | success, (method, path)
         for status in expected:
             answer = operation["responses"][status]
+            if path == "/v1/traces" and status in ("400", "415"):
+                assert "google.rpc.Status" in answer["content"]["application/json"]["schema"]["description"]
+                continue
             assert answer["content"]["application/json"]["schema"] == envelope
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         assert operation["security"] == [{"HTTPBearer": []}]

@@ -1,4 +1,4 @@
-"""Monthly partitions of usage_events on PostgreSQL (usage/partitions.py, migration 0003_16c): an existing
+"""Monthly partitions of usage_events on PostgreSQL (usage/partitions.py, migration 0004_16c): an existing
 table is converted with every row kept, months are created ahead, a stray timestamp lands in the default
 partition instead of failing, and exactly-once holds through usage_event_keys under concurrent duplicates."""
 
@@ -67,7 +67,7 @@ def _insert_old(conn: Any, tenant: int, key: str, ts: int) -> None:
 
 def test_upgrade_converts_existing_events_into_partitions_and_downgrade_restores(pg_db: Database) -> None:
     db = pg_db
-    _at(db, "0002")
+    _at(db, "0003")
     now = now_us()
     this_month = month_of(now)
     times = {"now": now, "june": _ts(2026, 6, 15), "far_past": _ts(1971, 1, 1), "far_future": _ts(2400, 1, 1)}
@@ -97,7 +97,7 @@ def test_upgrade_converts_existing_events_into_partitions_and_downgrade_restores
     newest = db.read(lambda conn: conn.execute(text("SELECT max(id) FROM usage_events")).scalar())
     assert newest == max(row.id for row in before) + 1
 
-    _at(db, "0002", "downgrade")
+    _at(db, "0003", "downgrade")
     assert not db.read(is_partitioned)
     back = db.read(lambda conn: conn.execute(text("SELECT count(*) FROM usage_events")).scalar())
     assert back == 5

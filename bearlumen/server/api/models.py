@@ -130,6 +130,8 @@ class EndUserEnvelope(BaseModel):
 class EndUserList(BaseModel):
     endUsers: List[EndUser]
     total: int
+    activeCount: int
+    deactivatedCount: int
     limit: int
     offset: int
 

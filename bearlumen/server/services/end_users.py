@@ -164,9 +164,21 @@ def list_(db: Database, tenant_id: int, status: Optional[str], limit: int, offse
             select(end_users).where(*where).order_by(_eu.created_us, _eu.id).limit(limit).offset(offset)
         )
         total = conn.execute(select(func.count()).select_from(end_users).where(*where)).scalar_one()
+        # The tenant's counts per status, whatever the filter: one grouped count, read in the same
+        # transaction as the page, so they agree with `total`.
+        by_status: Dict[str, int] = dict(
+            conn.execute(
+                select(_eu.status, func.count())
+                .select_from(end_users)
+                .where(_eu.tenant_id == tenant_id)
+                .group_by(_eu.status)
+            ).all()
+        )
         return {
             "endUsers": [end_user_json(r) for r in rows],
             "total": int(total),
+            "activeCount": int(by_status.get("ACTIVE", 0)),
+            "deactivatedCount": int(by_status.get("DEACTIVATED", 0)),
             "limit": limit,
             "offset": offset,
         }

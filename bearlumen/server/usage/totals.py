@@ -29,7 +29,7 @@ from bearlumen.server.schema import usage_events
 from bearlumen.server.timefmt import DAY_US, HOUR_US
 from bearlumen.server.usage.rollups import Rollup, pick_rollup
 
-__all__ = ["DIMENSIONS", "GROUPS", "Totals", "totals"]
+__all__ = ["DIMENSIONS", "GROUPS", "TIME_GROUPS", "Totals", "totals"]
 
 DIMENSIONS = (
     "metric_name",
@@ -40,7 +40,9 @@ DIMENSIONS = (
     "end_user_id",
     "subscription_id",
 )
-GROUPS = (*DIMENSIONS, "day")  # what may be grouped on; filters take DIMENSIONS
+GROUPS = (*DIMENSIONS, "day")  # what the API may group on; filters take DIMENSIONS
+# Grouped on by the dashboard only (hourly charts); not part of the API's group_by.
+TIME_GROUPS = ("day", "hour")
 _MASK = str((1 << 21) - 1)
 
 
@@ -77,7 +79,8 @@ def totals(
     start_us: Optional[int] = None,
     end_us: Optional[int] = None,
 ) -> Dict[GroupKey, Totals]:
-    """Totals per group (a tuple of the ``group_by`` values; missing dimension -> None, day -> day number)."""
+    """Totals per group (a tuple of the ``group_by`` values; missing dimension -> None, day / hour ->
+    day / hour number since the epoch)."""
     out: Dict[GroupKey, Totals] = {}
     if start_us is not None and end_us is not None and start_us >= end_us:
         return out
@@ -141,7 +144,8 @@ def _rolled(
     end_hour: Optional[int],
 ) -> List[Part]:
     table = rollup.table
-    groups = [table.c.hour // 24 if g == "day" else table.c[g] for g in group_by]
+    time = {"day": table.c.hour // 24, "hour": table.c.hour}
+    groups = [time[g] if g in time else table.c[g] for g in group_by]
 
     def build(limbs: bool) -> Select[Any]:
         query = select(
@@ -171,7 +175,8 @@ def _raw(
     end_us: Optional[int],
 ) -> List[Part]:
     ev = usage_events.c
-    groups = [ev.ts_us // DAY_US if g == "day" else ev[g] for g in group_by]
+    time = {"day": ev.ts_us // DAY_US, "hour": ev.ts_us // HOUR_US}
+    groups = [time[g] if g in time else ev[g] for g in group_by]
 
     def build(limbs: bool) -> Select[Any]:
         query = select(
@@ -223,6 +228,6 @@ def _fetch(conn: Connection, query: Select[Any], group_by: Sequence[str], *, lim
 
 
 def _group_value(group: str, value: Any) -> Any:
-    if group == "day":
+    if group in TIME_GROUPS:
         return int(value)
     return value or None  # rollups store a missing dimension as ''

@@ -12,8 +12,8 @@ created and keeps the keys of events removed by ``bearlumen prune``.
 The downgrade copies the events back into one plain table (PostgreSQL) and drops ``usage_event_keys``: the
 keys of pruned events are forgotten with it.
 
-Revision ID: 0003_16c
-Revises: 0002
+Revision ID: 0004_16c
+Revises: 0003 (0003_14_dashboard_sessions)
 Create Date: 2026-12-03
 """
 
@@ -25,8 +25,8 @@ from alembic import op
 from bearlumen.server.timefmt import now_us
 from bearlumen.server.usage.partitions import ensure_partitions, month_of
 
-revision = "0003_16c"
-down_revision = "0002"
+revision = "0004_16c"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
