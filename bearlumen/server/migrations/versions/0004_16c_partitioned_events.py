@@ -57,7 +57,11 @@ _OLD_CONSTRAINTS = (
     "fk_usage_events_end_user_id_end_users",
     "pk_usage_events",
 )
-_INDEX = "CREATE INDEX ix_usage_events_tenant_id_ts_us_id ON usage_events (tenant_id, ts_us, id)"
+_INDEXES = (
+    "CREATE INDEX ix_usage_events_tenant_id_ts_us_id ON usage_events (tenant_id, ts_us, id)",
+    "CREATE INDEX ix_usage_events_tenant_id_end_user_id_ts_us "
+    "ON usage_events (tenant_id, end_user_id, ts_us)",
+)
 # Months older or further ahead than this stay in the default partition (a stray timestamp must not
 # create thousands of partitions).
 _YEARS_BACK = 10
@@ -85,12 +89,14 @@ def upgrade() -> None:
     op.execute("ALTER TABLE usage_events RENAME TO usage_events_old")
     for name in _OLD_CONSTRAINTS:
         op.execute(f"ALTER TABLE usage_events_old DROP CONSTRAINT {name}")
-    op.execute("DROP INDEX ix_usage_events_tenant_id_ts_us_id")
+    for index in _INDEXES:
+        op.execute(f"DROP INDEX {index.split()[2]}")
     op.execute(
         f"CREATE TABLE usage_events ({_COLUMNS}, CONSTRAINT pk_usage_events PRIMARY KEY (id, ts_us)) "
         "PARTITION BY RANGE (ts_us)"
     )
-    op.execute(_INDEX)
+    for index in _INDEXES:
+        op.execute(index)
     op.execute("ALTER SEQUENCE usage_events_id_seq OWNED BY usage_events.id")
     now = now_us()
     lowest, highest = month_of(now)[0] - _YEARS_BACK, month_of(now)[0] + 1
@@ -119,6 +125,7 @@ def downgrade() -> None:
             "ALTER TABLE usage_events ADD CONSTRAINT uq_usage_events_tenant_id_key_hash "
             "UNIQUE (tenant_id, key_hash)"
         )
-        op.execute(_INDEX)
+        for index in _INDEXES:
+            op.execute(index)
         op.execute("ALTER SEQUENCE usage_events_id_seq OWNED BY usage_events.id")
     op.drop_table("usage_event_keys")
