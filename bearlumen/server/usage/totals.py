@@ -10,9 +10,9 @@ past 2**63 instead of rounding, so SQLite first runs the plain sums (the usual c
 fits in 2**63 pico-dollars, 9.2 million dollars), and only when that raises reruns the query with each
 value (an event's, or a rollup's part below money.LIMB, both below 2**63) summed as three 21-bit limbs: a
 limb sum reaches 2**63 only after 2**42 rows, more rows than an SQLite file can hold. The plain query costs
-about a third less (fewer expressions per row: benchmarks/big_history.py). A rollup's carry column (whole
-LIMBs) grows by at most one per event, so its sum stays below the number of events. Python joins the
-parts into one exact int.
+about a fifth less on SQLite, a tenth on PostgreSQL (benchmarks/big_history.py). A rollup's carry
+column (whole LIMBs) grows by at most one per event, so its sum stays below the number of events. Python
+joins the parts into one exact int.
 """
 
 from __future__ import annotations
