@@ -6,6 +6,8 @@
     bearlumen keys list | keys revoke KEY_ID_OR_PREFIX
     bearlumen migrate
     bearlumen reprice --since DATE --until DATE [--apply]   # audit stored costs (bearlumen/reprice.py)
+    bearlumen prune --before DATE [--drop-rollups] [--tenant T] [--dry-run]   # retention
+    bearlumen export --since DATE --until DATE --format csv|jsonl|parquet [--output F] [--tenant T]
     bearlumen spool list | spool retry KEY.. | spool drop KEY..  # the delivery spool (delivery/cli.py)
 
 ``main`` is a plain click group: add commands with ``@main.command()``. The service's modules load inside
@@ -335,6 +337,102 @@ def reprice(
     click.echo(render(result))
     if result.differences and not apply:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--before", required=True, help="Remove events before this ISO 8601 date or whole hour (UTC).")
+@click.option(
+    "--keep-rollups/--drop-rollups",
+    default=True,
+    show_default=True,
+    help="Keep the hourly rollups, so reports over pruned hours stay the same; or delete them too.",
+)
+@click.option("--tenant", default=None, help="Only this tenant's events (default: every tenant).")
+@click.option("--dry-run", is_flag=True, default=False, help="Count what would go; change nothing.")
+@_database_option
+def prune(
+    before: str, keep_rollups: bool, tenant: Optional[str], dry_run: bool, database_url: Optional[str]
+) -> None:
+    """Delete raw usage events older than --before (drops whole months on PostgreSQL).
+
+    Idempotency keys are kept: a late retry of a pruned event is not counted again."""
+    from bearlumen.server.timefmt import HOUR_US, parse_ts
+    from bearlumen.server.usage.prune import prune as run_prune
+
+    cutoff = parse_ts(before)
+    if cutoff is None or cutoff % HOUR_US:
+        raise click.BadParameter("not an ISO 8601 date or whole hour (UTC)", param_hint="--before")
+    try:
+        result = _with_db(
+            database_url,
+            lambda db: run_prune(db, cutoff, tenant=tenant, keep_rollups=keep_rollups, dry_run=dry_run),
+        )
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {result.events} events before {before}.")
+    if result.dropped_partitions:
+        click.echo(f"Partitions dropped: {', '.join(result.dropped_partitions)}")
+    click.echo(
+        "Rollups: kept (reports over pruned hours unchanged)."
+        if keep_rollups
+        else f"Rollups: {result.rollup_rows} hourly rows {'would be ' if dry_run else ''}deleted."
+    )
+    click.echo(f"Idempotency keys kept: {result.keys_kept} (a retry of a pruned event is not counted again).")
+
+
+@main.command()
+@click.option("--since", required=True, help="Start (inclusive), ISO 8601 date or date-time (UTC).")
+@click.option("--until", required=True, help="End (exclusive), ISO 8601 date or date-time (UTC).")
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(["csv", "jsonl", "parquet"]), help="Output format."
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout)."
+)
+@click.option("--tenant", default=None, help="Only this tenant's events (default: every tenant).")
+@_database_option
+def export(
+    since: str,
+    until: str,
+    fmt: str,
+    output: Optional[str],
+    tenant: Optional[str],
+    database_url: Optional[str],
+) -> None:
+    """Stream raw usage events to CSV, JSON Lines or Parquet (Parquet needs the [export] extra).
+
+    Costs and quantities are exact decimal strings; an unpriced event's cost is empty (CSV) or null."""
+    from bearlumen.server.timefmt import parse_ts
+    from bearlumen.server.usage.export import MissingParquetSupport, check_format, export_events
+
+    start, end = parse_ts(since), parse_ts(until)
+    if start is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--since")
+    if end is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--until")
+    if fmt == "parquet" and output is None:
+        raise click.BadParameter("Parquet is binary: give a file", param_hint="--output")
+    binary = fmt == "parquet"
+    try:
+        check_format(fmt)  # before creating the file
+    except MissingParquetSupport as error:
+        raise click.ClickException(str(error)) from None
+
+    def run(out: Any) -> int:
+        try:
+            return int(
+                _with_db(database_url, lambda db: export_events(db, out, fmt, start, end, tenant=tenant))
+            )
+        except (LookupError, MissingParquetSupport) as error:
+            raise click.ClickException(str(error)) from None
+
+    if output is None:
+        count = run(sys.stdout)
+    else:
+        with open(output, "wb" if binary else "w", newline=None if binary else "") as handle:
+            count = run(handle)
+    click.echo(f"Exported {count} events.", err=True)
 
 
 def _register_spool() -> None:

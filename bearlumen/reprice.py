@@ -20,7 +20,7 @@ skipped, never repriced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import orjson
@@ -196,10 +196,30 @@ def _apply(conn: Any, changed: List[Tuple[_Stored, Optional[int], Price]]) -> No
         )
         by_tenant.setdefault(stored.tenant_id, []).append((stored, recomputed))
     for tenant_id, events in by_tenant.items():
-        old = rollup_rows(tenant_id, [stored for stored, _ in events])  # type: ignore[misc]
-        new = rollup_rows(tenant_id, [replace(stored, cost_pico=cost) for stored, cost in events])  # type: ignore[misc]
+        old = rollup_rows(tenant_id, [_as_event(stored, stored.cost_pico) for stored, _ in events])
+        new = rollup_rows(tenant_id, [_as_event(stored, cost) for stored, cost in events])
         for (table, old_rows), (_, new_rows) in zip(old, new):
             upsert_rollup(conn, table, _deltas(old_rows, new_rows))
+
+
+def _as_event(stored: _Stored, cost_pico: Optional[int]) -> Any:
+    """The stored event as the EventIn tuple ``rollup_rows`` reads (it transposes EventIn fields)."""
+    from bearlumen.server.usage.validate import EventIn
+
+    return EventIn(
+        idempotency_key="",
+        event_type=stored.event_type,
+        metric_name=stored.metric_name,
+        quantity_micro=stored.quantity_micro,
+        cost_pico=cost_pico,
+        agent_id=stored.agent_id,
+        workflow_id=stored.workflow_id,
+        subscription_id=stored.subscription_id,
+        end_user_id=stored.end_user_id,
+        model=stored.model,
+        ts_us=stored.ts_us,
+        metadata="",
+    )
 
 
 def _deltas(old_rows: List[Tuple[Any, ...]], new_rows: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:

@@ -265,12 +265,14 @@ class UsageFilters(TypedDict, total=False):
 
 
 class UsageEventListResponse(TypedDict):
-    """Answer of ``usage.query`` (by timestamp, then id)."""
+    """Answer of ``usage.query`` (by timestamp, then id). ``nextCursor``: pass it as ``cursor`` for the
+    next page (fast at any depth, unlike a large ``offset``); None on the last page."""
 
     events: List[UsageEvent]
     total: int
     limit: int
     offset: int
+    nextCursor: Optional[str]
 
 
 class UsageAggregationItem(TypedDict):

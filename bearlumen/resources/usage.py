@@ -150,8 +150,11 @@ class Usage(SyncAPIResource):
         end_date: Optional[DateLike] = None,
         limit: Optional[int] = None,
         offset: Optional[int] = None,
+        cursor: Optional[str] = None,
     ) -> UsageEventListResponse:
-        """Usage events matching the filters (``start_date <= timestamp < end_date``), by timestamp."""
+        """Usage events matching the filters (``start_date <= timestamp < end_date``), by timestamp.
+
+        Page with ``cursor=previous["nextCursor"]`` (fast at any depth) or with ``offset``."""
         params = _filters(
             subscription_id,
             end_user_id,
@@ -163,6 +166,7 @@ class Usage(SyncAPIResource):
             end_date,
             limit=limit,
             offset=offset,
+            cursor=cursor,
         )
         return cast(UsageEventListResponse, self._http.request("GET", "/v1/usage/events", params=params))
 
@@ -274,8 +278,11 @@ class AsyncUsage(AsyncAPIResource):
         end_date: Optional[DateLike] = None,
         limit: Optional[int] = None,
         offset: Optional[int] = None,
+        cursor: Optional[str] = None,
     ) -> UsageEventListResponse:
-        """Usage events matching the filters (``start_date <= timestamp < end_date``), by timestamp."""
+        """Usage events matching the filters (``start_date <= timestamp < end_date``), by timestamp.
+
+        Page with ``cursor=previous["nextCursor"]`` (fast at any depth) or with ``offset``."""
         params = _filters(
             subscription_id,
             end_user_id,
@@ -287,6 +294,7 @@ class AsyncUsage(AsyncAPIResource):
             end_date,
             limit=limit,
             offset=offset,
+            cursor=cursor,
         )
         return cast(
             UsageEventListResponse, await self._http.request("GET", "/v1/usage/events", params=params)

@@ -8,7 +8,8 @@ call ``app.state.close()``.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+import asyncio
+from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator, Dict, List, Optional
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,7 @@ from bearlumen.server.middleware import RequestIdMiddleware
 from bearlumen.server.migrate import upgrade
 from bearlumen.server.openapi import PathIndex, document
 from bearlumen.server.ratelimit import RateLimiter
+from bearlumen.server.usage.partitions import keep_partitions, maintain
 
 __all__ = ["create_app"]
 
@@ -63,13 +65,19 @@ def create_app(
     db = Database(database_url)
     try:
         head = upgrade(db)
+        maintain(db)  # PostgreSQL: this month's and the next months' event partitions exist
     except BaseException:
         db.close()
         raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        partitions = None if db.is_sqlite else asyncio.create_task(keep_partitions(db))
         yield
+        if partitions is not None:
+            partitions.cancel()
+            with suppress(asyncio.CancelledError):
+                await partitions
         db.close()
 
     app = FastAPI(

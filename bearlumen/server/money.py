@@ -21,6 +21,7 @@ __all__ = [
     "MICRO",
     "PICO",
     "format_money",
+    "format_quantity",
     "money_or_none",
     "parse_cost",
     "parse_quantity",
@@ -101,4 +102,10 @@ def quantity_json(micro: int) -> Union[int, orjson.Fragment]:
     whole, frac = divmod(micro, MICRO)
     if not frac:
         return whole
-    return orjson.Fragment(f"{whole}.{frac:06d}".rstrip("0"))
+    return orjson.Fragment(format_quantity(micro))
+
+
+def format_quantity(micro: int) -> str:
+    """Micro-units -> plain decimal string without trailing zeros: ``"1500"``, ``"0.25"``."""
+    whole, frac = divmod(micro, MICRO)
+    return str(whole) if not frac else f"{whole}.{frac:06d}".rstrip("0")

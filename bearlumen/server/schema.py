@@ -24,11 +24,13 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "PARTITION_PREFIX",
     "ROLLUP_MEASURES",
     "ROLLUP_SUMS",
     "api_keys",
     "dashboard_sessions",
     "end_users",
+    "include_object",
     "metadata",
     "rollup_agent",
     "rollup_end_user",
@@ -37,6 +39,7 @@ __all__ = [
     "rollup_workflow",
     "subscriptions",
     "tenants",
+    "usage_event_keys",
     "usage_events",
 ]
 
@@ -149,12 +152,42 @@ usage_events = Table(
     Column("ts_us", BigInteger, nullable=False),
     Column("received_us", BigInteger, nullable=False),
     Column("metadata", Text, nullable=False),
-    UniqueConstraint("tenant_id", "key_hash"),  # idempotency: (tenant, key) is unique
+    # Idempotency on SQLite: (tenant, key) is unique here. PostgreSQL partitions this table by ts_us (see
+    # usage/partitions.py) and a unique constraint there must hold the partition key, so it has none: every
+    # key goes through usage_event_keys instead (migration 0004_16c).
+    UniqueConstraint("tenant_id", "key_hash", info={"sqlite_only": True}),
     Index(None, "tenant_id", "ts_us", "id"),
     # One customer's calls (the dashboard's end-user page, `GET /v1/usage/events?end_user_id=`) without
     # scanning every call of the range (migration 0003).
     Index(None, "tenant_id", "end_user_id", "ts_us"),
 )
+
+# The idempotency keys, unpartitioned: on PostgreSQL every event's key is inserted here first (ON CONFLICT DO
+# NOTHING) and only the events whose key was new are inserted, in the same transaction, so exactly-once holds
+# across partitions and replicas. On SQLite it holds only the keys of pruned events (``bearlumen prune``):
+# the key outlives its event so a late retry is still recognised and not counted again.
+usage_event_keys = Table(
+    "usage_event_keys",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), primary_key=True),
+    Column("key_hash", LargeBinary(16), primary_key=True),
+    Column("public_id", String(40), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),  # finds the event in its partition
+    sqlite_with_rowid=False,
+)
+
+PARTITION_PREFIX = "usage_events_p"  # usage_events_p202612, usage_events_pdefault (PostgreSQL only)
+
+
+def include_object(obj: object, name: object, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's comparison filter: PostgreSQL's event partitions and the SQLite-only unique constraint
+    are the migrations' business, not the models'."""
+    if type_ == "table" and reflected and compare_to is None:
+        return not str(name).startswith(PARTITION_PREFIX)
+    if type_ == "unique_constraint" and compare_to is None and not reflected:
+        return not getattr(obj, "info", {}).get("sqlite_only", False)
+    return True
+
 
 # The measures every rollup keeps: counts and exact integer sums over the *recorded* events of a bucket.
 # A sum is two BIGINT columns, ``x + x_hi * 10**18`` with ``0 <= x < 10**18`` (money.LIMB): one event is at

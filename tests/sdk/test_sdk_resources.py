@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, List
 
 UTC = dt.timezone.utc
 
@@ -197,3 +197,31 @@ def test_filters_and_group_by(client: Any) -> None:
         (None, None),
     ]
     assert by_workflow["totalCost"] == "0.6"
+
+
+def test_usage_query_cursor_walks_the_same_events_as_offsets(client: Any) -> None:
+    # 23 events on 5 timestamps: ties are ordered by id, and a cursor between two equal timestamps holds
+    stamps = [f"2024-05-0{1 + i % 5}T12:00:00Z" for i in range(23)]
+    client.usage.record_batch(
+        [
+            {"event_type": "t", "metric_name": "m", "quantity": i, "timestamp": stamp}
+            for i, stamp in enumerate(stamps)
+        ]
+    )
+    by_offset = [e["id"] for o in range(0, 23, 7) for e in client.usage.query(limit=7, offset=o)["events"]]
+    by_cursor: List[str] = []
+    cursors = []
+    cursor = None
+    while True:
+        page = client.usage.query(limit=7, cursor=cursor)
+        by_cursor += [e["id"] for e in page["events"]]
+        cursor = page["nextCursor"]
+        cursors.append(cursor)
+        if cursor is None:
+            break
+    assert by_cursor == by_offset and len(set(by_cursor)) == 23
+    assert [c is None for c in cursors] == [False, False, False, True]  # pages of 7, 7, 7, 2
+    assert client.usage.query(limit=23)["nextCursor"] is None  # exactly the last page
+    filtered = client.usage.query(start_date="2024-05-02", end_date="2024-05-04", limit=3)
+    rest = client.usage.query(start_date="2024-05-02", end_date="2024-05-04", cursor=filtered["nextCursor"])
+    assert len(filtered["events"]) + len(rest["events"]) == filtered["total"] == 10

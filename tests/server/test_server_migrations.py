@@ -16,7 +16,7 @@ from sqlalchemy import inspect, text
 from bearlumen.server.db import Database
 from bearlumen.server.keys import issue_key
 from bearlumen.server.migrate import VERSION_TABLE, current_revision, head_revision, upgrade
-from bearlumen.server.schema import metadata
+from bearlumen.server.schema import include_object, metadata
 from tests.support.service import drop_postgres_database, new_postgres_database
 
 BEARLUMEN = [str(Path(sys.executable).with_name("bearlumen"))]
@@ -63,7 +63,9 @@ def test_upgrade_from_empty_then_rerun_is_a_noop(empty_url: str) -> None:
             assert conn.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar() == 1
         assert key.startswith("blm_")
         with db.connect() as conn:  # the migrations build exactly the tables the code uses
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            # include_object: PostgreSQL's event partitions and the SQLite-only unique key (schema.py)
+            opts = {"version_table": VERSION_TABLE, "include_object": include_object}
+            context = MigrationContext.configure(conn, opts=opts)
             assert compare_metadata(context, metadata) == []
     finally:
         db.close()

@@ -321,6 +321,12 @@ def test_date_and_limit_errors(api: httpx.Client) -> None:
         error(api.get(path, params={"agent_id": ""}), 400, "invalid_request")
     for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "many"}):
         error(api.get("/v1/usage/events", params=bad), 400, "invalid_limit")
+    for cursor in ("", "not base64!", "bm9wZQ", "MS4y" + "A" * 70, "OTk5OTk5OTk5OTk5OTk5OTk5OS4x", "LTEuMQ"):
+        # empty, bad characters, "nope", too long, past 2**63, "-1.1"
+        assert (
+            error(api.get("/v1/usage/events", params={"cursor": cursor}), 400, "invalid_request")["param"]
+            == "cursor"
+        )
     error(api.get("/v1/usage/aggregation", params={"group_by": "color"}), 400, "invalid_request")
 
 

@@ -181,7 +181,9 @@ class Event(BaseModel):
 class RecordResult(BaseModel):
     recorded: bool
     idempotencyKey: str
-    event: Event
+    event: Optional[Event] = Field(
+        description="The stored event; null when the key belongs to an event removed by bearlumen prune."
+    )
 
 
 class BatchItem(BaseModel):
@@ -202,6 +204,9 @@ class EventList(BaseModel):
     total: int
     limit: int
     offset: int
+    nextCursor: Optional[str] = Field(
+        description="Pass as cursor to get the next page; null on the last page."
+    )
 
 
 class _Measures(BaseModel):

@@ -13,6 +13,7 @@ from bearlumen.server.fields import MAX_OFFSET
 from bearlumen.server.usage.totals import GROUPS
 
 __all__ = [
+    "Cursor",
     "EndUserId",
     "GroupBy",
     "SubscriptionId",
@@ -38,6 +39,16 @@ def _id(name: str) -> Any:
 
 EndUserId = Annotated[str, _id("end user")]
 SubscriptionId = Annotated[str, _id("subscription")]
+Cursor = Annotated[
+    Optional[str],
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The previous page's nextCursor: this page starts just after its last event "
+        "(keyset pagination, fast at any depth). offset, if given too, counts from there.",
+    ),
+]
 GroupBy = Annotated[
     Optional[str],
     Query(

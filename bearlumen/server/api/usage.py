@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from bearlumen.server.api import models
 from bearlumen.server.api._call import Body, Ctx, bearer, call
-from bearlumen.server.api.params import GroupBy, page_params, usage_params
+from bearlumen.server.api.params import Cursor, GroupBy, page_params, usage_params
 from bearlumen.server.fields import page
 from bearlumen.server.usage import service
 
@@ -48,10 +48,11 @@ async def query_events(
     request: Request,
     params: Annotated[Params, Depends(usage_params)],
     paging: Annotated[Dict[str, Optional[int]], Depends(page_params)],
+    cursor: Cursor = None,
 ) -> Response:
     def work(ctx: Ctx, _body: Body) -> Any:
         limit, offset = page(paging["limit"], paging["offset"])
-        return service.query(ctx.db, ctx.tenant_id, params, limit, offset)
+        return service.query(ctx.db, ctx.tenant_id, params, limit, offset, cursor)
 
     return await call(request, work)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from bearlumen.server.schema import metadata
+from bearlumen.server.schema import include_object, metadata
 
 config = context.config
 version_table = config.attributes.get("version_table", "bearlumen_schema_version")
@@ -16,6 +16,7 @@ def _run(connection):  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=metadata,
         version_table=version_table,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -72,15 +72,21 @@ def _insert_sql(dialect: str) -> str:
     columns = ", ".join(EVENT_COLUMNS)
     if dialect == "sqlite":
         return f"INSERT INTO usage_events ({columns})"
+    # usage_events is partitioned (no unique key across partitions): the keys table decides which rows
+    # are new, in the same statement, and only those reach usage_events (schema.usage_event_keys).
     arrays = ", ".join(f"%b::{_pg_type(usage_events, c)}[]" for c in EVENT_COLUMNS)
     return (
-        f"INSERT INTO usage_events ({columns}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT (tenant_id, key_hash) DO NOTHING RETURNING key_hash"
+        f"WITH input AS (SELECT * FROM unnest({arrays}) AS t({columns})), "
+        "new_keys AS (INSERT INTO usage_event_keys (tenant_id, key_hash, public_id, ts_us) "
+        "SELECT tenant_id, key_hash, public_id, ts_us FROM input "
+        "ON CONFLICT (tenant_id, key_hash) DO NOTHING RETURNING key_hash) "
+        f"INSERT INTO usage_events ({columns}) SELECT input.* FROM input JOIN new_keys USING (key_hash) "
+        "RETURNING key_hash"
     )
 
 
 def existing_event_ids(conn: Connection, tenant_id: int, digests: Sequence[bytes]) -> Dict[bytes, str]:
-    """Stored events among ``digests``: digest -> public id."""
+    """Stored events among ``digests``: digest -> public id (pruned events' keys included)."""
     found: Dict[bytes, str] = {}
     sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(digests), _CHUNK):
@@ -88,11 +94,15 @@ def existing_event_ids(conn: Connection, tenant_id: int, digests: Sequence[bytes
         if sqlite:
             marks = ", ".join("?" * len(chunk))
             sql = (
-                f"SELECT key_hash, public_id FROM usage_events WHERE tenant_id = ? AND key_hash IN ({marks})"
+                f"SELECT key_hash, public_id FROM usage_events WHERE tenant_id = ? AND key_hash IN ({marks}) "
+                f"UNION ALL SELECT key_hash, public_id FROM usage_event_keys "
+                f"WHERE tenant_id = ? AND key_hash IN ({marks})"
             )
-            params: Any = (tenant_id, *chunk)
+            params: Any = (tenant_id, *chunk, tenant_id, *chunk)
         else:
-            sql = "SELECT key_hash, public_id FROM usage_events WHERE tenant_id = %s AND key_hash = ANY(%s)"
+            sql = (
+                "SELECT key_hash, public_id FROM usage_event_keys WHERE tenant_id = %s AND key_hash = ANY(%s)"
+            )
             params = (tenant_id, chunk)
         for digest, public_id in conn.exec_driver_sql(sql, params):
             found[bytes(digest)] = public_id
@@ -102,14 +112,17 @@ def existing_event_ids(conn: Connection, tenant_id: int, digests: Sequence[bytes
 def insert_new_events(conn: Connection, tenant_id: int, rows: List[Tuple[Any, ...]]) -> Set[bytes]:
     """Insert the rows whose key is not stored yet; return the digests of the rows actually inserted."""
     if conn.dialect.name == "sqlite":
-        return _insert_sqlite(conn, rows)
+        return _insert_sqlite(conn, tenant_id, rows)
     rows = sorted(rows, key=lambda row: row[_KEY_HASH])
     columns = [list(column) for column in zip(*rows)]
     result = conn.exec_driver_sql(_insert_sql("postgresql"), tuple(columns))
     return {bytes(digest) for (digest,) in result}
 
 
-def _insert_sqlite(conn: Connection, rows: List[Tuple[Any, ...]]) -> Set[bytes]:
+def _insert_sqlite(conn: Connection, tenant_id: int, rows: List[Tuple[Any, ...]]) -> Set[bytes]:
+    rows = _without_pruned_keys(conn, tenant_id, rows)
+    if not rows:
+        return set()
     before = conn.exec_driver_sql("SELECT max(id) FROM usage_events").scalar() or 0
     ignore_duplicates = "ON CONFLICT (tenant_id, key_hash) DO NOTHING"
     inserted = _sqlite_values(conn, _insert_sql("sqlite"), ignore_duplicates, rows)
@@ -117,6 +130,18 @@ def _insert_sqlite(conn: Connection, rows: List[Tuple[Any, ...]]) -> Set[bytes]:
         return {row[_KEY_HASH] for row in rows}
     new = conn.exec_driver_sql("SELECT key_hash FROM usage_events WHERE id > ?", (before,))
     return {bytes(digest) for (digest,) in new}
+
+
+def _without_pruned_keys(
+    conn: Connection, tenant_id: int, rows: List[Tuple[Any, ...]]
+) -> List[Tuple[Any, ...]]:
+    """The rows whose key is not one of a pruned event (SQLite keeps those in usage_event_keys, which is
+    empty until a prune: then one indexed probe per batch)."""
+    probe = "SELECT 1 FROM usage_event_keys WHERE tenant_id = ? LIMIT 1"
+    if conn.exec_driver_sql(probe, (tenant_id,)).first():
+        pruned = existing_event_ids(conn, tenant_id, [row[_KEY_HASH] for row in rows])
+        return [row for row in rows if row[_KEY_HASH] not in pruned]
+    return rows
 
 
 def _additions(table: str, modulo: str) -> str:

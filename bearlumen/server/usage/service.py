@@ -76,12 +76,21 @@ def _filters(db: Database, tenant_id: int, params: Params) -> Dict[str, str]:
     return filters
 
 
-def query(db: Database, tenant_id: int, params: Params, limit: int, offset: int) -> Dict[str, Any]:
+def query(
+    db: Database, tenant_id: int, params: Params, limit: int, offset: int, cursor: Optional[str] = None
+) -> Dict[str, Any]:
     span = range_us(params.get("start_date"), params.get("end_date"))
     filters = _filters(db, tenant_id, params)
     return db.read(
         lambda conn: query_events(
-            conn, tenant_id, filters=filters, start_us=span[0], end_us=span[1], limit=limit, offset=offset
+            conn,
+            tenant_id,
+            filters=filters,
+            start_us=span[0],
+            end_us=span[1],
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
         )
     )
 
