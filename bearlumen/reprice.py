@@ -20,7 +20,7 @@ skipped, never repriced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import orjson
@@ -196,10 +196,30 @@ def _apply(conn: Any, changed: List[Tuple[_Stored, Optional[int], Price]]) -> No
         )
         by_tenant.setdefault(stored.tenant_id, []).append((stored, recomputed))
     for tenant_id, events in by_tenant.items():
-        old = rollup_rows(tenant_id, [stored for stored, _ in events])  # type: ignore[misc]
-        new = rollup_rows(tenant_id, [replace(stored, cost_pico=cost) for stored, cost in events])  # type: ignore[misc]
+        old = rollup_rows(tenant_id, [_rollup_event(stored, stored.cost_pico) for stored, _ in events])
+        new = rollup_rows(tenant_id, [_rollup_event(stored, cost) for stored, cost in events])
         for (table, old_rows), (_, new_rows) in zip(old, new):
             upsert_rollup(conn, table, _deltas(old_rows, new_rows))
+
+
+def _rollup_event(stored: _Stored, cost_pico: Optional[int]) -> Any:
+    """`stored` with cost `cost_pico` as the ``EventIn`` tuple ``rollup_rows`` reads column-wise."""
+    from bearlumen.server.usage.validate import EventIn
+
+    return EventIn(
+        "",
+        stored.event_type,
+        stored.metric_name,
+        stored.quantity_micro,
+        cost_pico,
+        stored.agent_id,
+        stored.workflow_id,
+        stored.subscription_id,
+        stored.end_user_id,
+        stored.model,
+        stored.ts_us,
+        "",
+    )
 
 
 def _deltas(old_rows: List[Tuple[Any, ...]], new_rows: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
