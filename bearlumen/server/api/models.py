@@ -101,8 +101,9 @@ class EventInput(_Doc):
     metadata: Optional[Dict[str, Any]] = Field(
         None,
         description="<= 16 KiB as JSON, <= 254 levels deep. provider_cost_usd (number or decimal string, "
-        "0..1000000) is the event's cost; pricing_status='unpriced' or no cost makes it unpriced; model "
-        "(1..255 characters) is used by group_by=model.",
+        "0..1000000) is the event's cost; pricing_status='unpriced' or no cost makes it unpriced; "
+        "pricing_status='pending' without a cost asks the service to price the token buckets (docs/api.md, "
+        "Service-side pricing); model (1..255 characters) is used by group_by=model.",
     )
 
 

@@ -16,7 +16,6 @@ SDK events is billed once for each call, whichever arrives first; a span without
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from bearlumen.metering.event import build_event, idempotency_key
@@ -28,24 +27,12 @@ from bearlumen.server.otlp.wire import Answer, Malformed, decode, error_answer, 
 from bearlumen.server.timefmt import now_us
 from bearlumen.server.usage.autoregister import register_end_users, registrable
 from bearlumen.server.usage.ingest import record_events, resolve_end_users
+from bearlumen.server.usage.pricing import price_book
 from bearlumen.server.usage.validate import EventIn, validate_event
 
 __all__ = ["Result", "export"]
 
 logger = logging.getLogger("bearlumen.server")
-
-_prices: Optional[PriceBook] = None
-_prices_lock = threading.Lock()
-
-
-def price_book() -> PriceBook:
-    """The service's price book: genai-prices with the operator's ``$BEARLUMEN_PRICING_FILE`` laid over it
-    (aliases, negotiated prices), as the SDK builds it."""
-    global _prices
-    with _prices_lock:
-        if _prices is None:
-            _prices = PriceBook.from_config()
-        return _prices
 
 
 class Result:

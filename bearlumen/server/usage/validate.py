@@ -13,6 +13,7 @@ from bearlumen.server.fields import metadata_json, text
 from bearlumen.server.ids import new_id
 from bearlumen.server.money import MAX_COST_USD, MAX_QUANTITY, parse_cost, parse_quantity
 from bearlumen.server.timefmt import MAX_US, parse_ts
+from bearlumen.server.usage.pricing import PENDING, price_pending
 
 __all__ = ["CLIENT_TIMESTAMP", "EVENT_FIELDS", "MAX_FUTURE_US", "EventIn", "InexactNumber", "validate_event"]
 
@@ -64,12 +65,14 @@ def validate_event(raw: Any, now_us: int) -> EventIn:
     get = raw.get
     key = get("idempotency_key")
     metadata = get("metadata")
-    cost, model = _cost_and_model(metadata)
+    cost, model, pending = _cost_and_model(metadata)
     ts_us = _timestamp(get("timestamp"), now_us)
     if ts_us is None:  # a client clock ahead: re-stamped, the client's time kept (see _timestamp)
         ts_us = now_us
         if metadata is None or isinstance(metadata, dict):
             metadata = {**(metadata or {}), CLIENT_TIMESTAMP: get("timestamp")}
+    if pending and isinstance(metadata, dict):  # priced by the service, at the stored time: pricing.py
+        metadata, cost = price_pending(metadata, ts_us)
     return EventIn._make(  # _make skips the generated __new__ (hot path: one call per event)
         (
             new_id("auto") if key is None else _name(key, "idempotency_key", 255),
@@ -142,10 +145,11 @@ def _timestamp(value: Any, now_us: int) -> Optional[int]:
     return micros
 
 
-def _cost_and_model(metadata: Any) -> tuple[Optional[int], Optional[str]]:
-    """The event's cost (None: unpriced) and ``metadata.model``; the metadata itself is checked later."""
+def _cost_and_model(metadata: Any) -> tuple[Optional[int], Optional[str], bool]:
+    """The event's cost (None: unpriced), ``metadata.model``, and whether the service is to price it
+    (``pricing_status: "pending"`` without a ``provider_cost_usd``); the metadata itself is checked later."""
     if not isinstance(metadata, dict):
-        return None, None
+        return None, None, False
     cost: Optional[int] = None
     raw_cost = metadata.get("provider_cost_usd")
     if type(raw_cost) is float:
@@ -157,7 +161,8 @@ def _cost_and_model(metadata: Any) -> tuple[Optional[int], Optional[str]]:
                 f"metadata.provider_cost_usd must be a number or decimal string from 0 to {MAX_COST_USD}.",
                 "metadata.provider_cost_usd",
             )
-    if metadata.get("pricing_status") == "unpriced":
+    status = metadata.get("pricing_status")
+    if status == "unpriced":
         cost = None
     model = _optional(metadata.get("model"), "metadata.model")
-    return cost, model
+    return cost, model, status == PENDING and raw_cost is None

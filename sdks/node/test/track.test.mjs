@@ -58,7 +58,7 @@ function buckets(event) {
 
 const zero = { cacheRead: 0, cacheWrite: 0, cacheWrite1h: 0, reasoning: 0 };
 
-test("openai chat.completions: exact tokens, unpriced (never 0), the response returned as is", async () => {
+test("openai chat.completions: exact tokens, priced by the service, the response returned as is", async () => {
   const response = await openai("otel-python-contrib/openai/test_chat_completion_with_content.yaml").chat.completions.create({
     model: "gpt-4o-mini",
     messages,
@@ -70,8 +70,9 @@ test("openai chat.completions: exact tokens, unpriced (never 0), the response re
   assert.equal(event.eventType, "token_usage");
   assert.equal(event.metricName, "llm_tokens");
   assert.equal(event.agentId, "bot");
-  assert.equal(event.providerCostUsd, null);
-  assert.equal(event.metadata.pricing_status, "unpriced");
+  assert.equal(event.metadata.pricing_status, "priced"); // sent "pending": priced at ingest (exact value: below)
+  assert.match(event.providerCostUsd, /^0\.\d+$/);
+  assert.equal(event.metadata.provider_cost_usd, event.providerCostUsd);
   assert.equal(event.metadata.provider, "openai");
   assert.equal(event.metadata.operation, "chat.completions");
   assert.equal(event.metadata.model, "gpt-4o-mini-2024-07-18");
@@ -251,53 +252,81 @@ test("a known cost is recorded as given; an unknown shape is reported, never thr
   assert.equal(bearlumen.pending, 0);
 });
 
-test("unpriced Node events carry what `bearlumen reprice --apply` prices: exactly the Python price book's cost", async () => {
+test("tracked events are priced at ingest: exactly the Python price book's cost and pricing fields", async () => {
   const chat = openai("openinference/openai/test_cached_tokens.yaml");
   for (let i = 0; i < 2; i++) {
     const response = await chat.chat.completions.create({ model: "gpt-4o-mini", messages });
-    bearlumen.track({ ...response, id: `${response.id}-reprice` }, { workflowId: "reprice" });
+    bearlumen.track({ ...response, id: `${response.id}-priced` }, { workflowId: "priced" });
   }
   const message = await anthropic("openinference/anthropic/test_anthropic_instrumentation_messages_token_counts.yaml").messages.create({
     model: "claude-3-7-sonnet-20250219",
     max_tokens: 1024,
     messages,
   });
-  bearlumen.track({ ...message, id: `${message.id}-reprice` }, { workflowId: "reprice" });
-  const before = await stored("reprice");
-  assert.equal(before.length, 3);
-  assert.ok(before.every((e) => e.providerCostUsd === null));
-  assert.equal((await bearlumen.usage.summary({ workflowId: "reprice" })).totalCost, null);
+  bearlumen.track({ ...message, id: `${message.id}-priced` }, { workflowId: "priced" });
+  const reasoning = await openai(
+    "otel-python-contrib/openai/test_responses_create_reports_reasoning_tokens[content_mode0].yaml",
+  ).responses.create({ model: "gpt-5.4", input: "think" });
+  bearlumen.track({ ...reasoning, id: `${reasoning.id}-priced` }, { workflowId: "priced" });
+  bearlumen.track({ ...message, id: `${message.id}-unknown` }, { workflowId: "priced", model: "acme-model-nobody-prices" });
+  // served tiers: OpenAI priority has its own price; Anthropic's batch price is not in the data for this model
+  const plain = await openai("otel-python-contrib/openai/test_chat_completion_with_content.yaml").chat.completions.create({
+    model: "gpt-4o-mini",
+    messages,
+  });
+  bearlumen.track({ ...plain, id: `${plain.id}-standard` }, { workflowId: "priced" });
+  bearlumen.track({ ...plain, id: `${plain.id}-priority`, service_tier: "priority" }, { workflowId: "priced" });
+  bearlumen.track({ ...message, id: `${message.id}-batch`, usage: { ...message.usage, service_tier: "batch" } }, { workflowId: "priced" });
+  const events = await stored("priced");
+  assert.equal(events.length, 8);
 
-  // what the Python SDK's price book says each call costs (computed apart from the service)
+  // What the Python SDK puts on the event of each call: its own event builder and a price book that takes
+  // genai-prices' whole path (no cached rates), computed apart from the service, at the event's timestamp.
   const python = spawnSync(
     service.python,
     [
       "-c",
       `import json, sys
 from datetime import datetime
+from bearlumen.metering.event import build_event
 from bearlumen.metering.pricing import PriceBook
-from bearlumen.metering.record import TokenUsage
-from bearlumen.metering.event import _plain
-book = PriceBook.from_config(None)
+from bearlumen.metering.record import LLMCall, TokenUsage
+book = PriceBook(cache=False)
+fields = ("pricing_status", "pricing_source", "pricing_model", "pricing_provider", "provider_cost_usd")
 out = []
 for e in json.load(sys.stdin):
     m = e["metadata"]
     at = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
-    price = book.price(m["provider"], m["model"], TokenUsage.from_metadata(m), at)
-    out.append(_plain(price.cost_usd))
+    call = LLMCall(integration="node", provider=m["provider"], operation=m["operation"], model_requested=None,
+                   model=m["model"], usage=TokenUsage.from_metadata(m), timestamp=at, tier=m.get("tier"))
+    built = build_event(call, book, "k")["metadata"]
+    out.append({name: built[name] for name in fields if name in built})
 print(json.dumps(out))`,
     ],
-    { input: JSON.stringify(before), encoding: "utf8" },
+    { input: JSON.stringify(events), encoding: "utf8" },
   );
   assert.equal(python.status, 0, python.stderr);
   const expected = JSON.parse(python.stdout);
+  const fields = ["pricing_status", "pricing_source", "pricing_model", "pricing_provider", "provider_cost_usd"];
+  const pricing = (e) => Object.fromEntries(fields.filter((name) => name in e.metadata).map((name) => [name, e.metadata[name]]));
+  assert.deepEqual(events.map(pricing), expected);
+  assert.deepEqual(events.map((e) => e.providerCostUsd), expected.map((p) => p.provider_cost_usd ?? null));
 
-  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
-  service.cli(["reprice", "--since", day(-1), "--until", day(2), "--apply"]);
-  const after = (await bearlumen.usage.query({ workflowId: "reprice" })).events;
-  assert.deepEqual(after.map((e) => e.providerCostUsd), expected);
-  assert.ok(expected.every((cost) => cost !== "0" && /^\d+\.\d+$/.test(cost)), expected.join());
-  assert.equal((await bearlumen.usage.summary({ workflowId: "reprice" })).totalCost, sdk.sumDecimalStrings(expected));
+  const costs = expected.flatMap((p) => (p.provider_cost_usd === undefined ? [] : [p.provider_cost_usd]));
+  assert.equal(costs.length, 6, JSON.stringify(expected));
+  assert.ok(costs.every((cost) => cost !== "0" && /^\d+\.\d+$/.test(cost)), costs.join());
+  const unknown = events.find((e) => e.metadata.model === "acme-model-nobody-prices");
+  assert.equal(unknown.providerCostUsd, null); // never 0
+  assert.deepEqual([unknown.metadata.pricing_status, unknown.metadata.pricing_source], ["unpriced", "model not in price data"]);
+  const byId = (suffix) => events.find((e) => e.metadata.response_id.endsWith(suffix));
+  assert.equal(byId("-priority").metadata.tier, "priority");
+  assert.equal(sdk.compareDecimalStrings(byId("-priority").providerCostUsd, byId("-standard").providerCostUsd), 1);
+  const batch = byId("-batch");
+  assert.equal(batch.providerCostUsd, null);
+  assert.match(batch.metadata.pricing_source, /^no price for tier 'batch' of claude-3-7-sonnet/);
+  const summary = await bearlumen.usage.summary({ workflowId: "priced" });
+  assert.equal(summary.totalCost, sdk.sumDecimalStrings(costs));
+  assert.equal(summary.unpricedEventCount, 2);
 });
 
 test("an un-awaited call is recorded when it resolves; the very promise comes back", async () => {

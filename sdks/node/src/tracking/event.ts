@@ -4,9 +4,11 @@
  * the billed `model` in the metadata, and an idempotency key derived from the provider's response id (the
  * same derivation as Python's, so one response reported by both SDKs is recorded once).
  *
- * Cost: the Node SDK carries no price list and the service does not price an event that arrives without
- * `provider_cost_usd`, so a tracked call is recorded **unpriced** (`pricing_status: "unpriced"`, never a cost
- * of 0) unless `costUsd` is given. The buckets it keeps are what `bearlumen reprice --apply` prices later.
+ * Cost: the Node SDK carries no price list, so a tracked call is sent with `pricing_status: "pending"` and
+ * the service prices it when it stores it (docs/api.md, "Service-side pricing"), with the Python SDK's own
+ * price book, from the buckets, `provider`, `model`, served `tier` and the event's `timestamp` (the price
+ * date): the stored cost is the one the Python SDK would have sent, or `unpriced` with the reason (never 0).
+ * A `costUsd` given by the caller is recorded as given and never repriced.
  */
 import { createHash, randomUUID } from "node:crypto";
 
@@ -88,8 +90,7 @@ export function buildEvent(
     metadata["pricing_status"] = "caller_price";
     metadata["pricing_source"] = "caller";
   } else {
-    metadata["pricing_status"] = "unpriced";
-    metadata["pricing_source"] = "not priced by the Node SDK (bearlumen reprice can price it)";
+    metadata["pricing_status"] = "pending"; // priced by the service at ingest
   }
   const event: UsageRecordInput = {
     eventType: EVENT_TYPE,
