@@ -15,7 +15,8 @@ Nothing is written unless `--apply` is given: then each changed event gets the n
 fields, and the hourly rollups are corrected by the difference, in one transaction.
 
 Events without buckets (recorded through the API by other code, not by an integration) are counted as
-skipped, never repriced.
+skipped, never repriced; so are events whose cost the caller stated (`bearlumen.track(..., cost_usd=...)`,
+`pricing_status: "caller_price"`): that figure is the bill's, not a price-table lookup.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import orjson
 
-from bearlumen.metering.event import EVENT_TYPE, _plain
+from bearlumen.metering.event import EVENT_TYPE, PRICED_BY_CALLER, _plain
 from bearlumen.metering.pricing import UNPRICED, Price, PriceBook
 from bearlumen.metering.record import TokenUsage
 
@@ -68,6 +69,7 @@ class Difference:
 class RepriceResult:
     checked: int = 0
     skipped: int = 0  # events without stored buckets
+    caller_priced: int = 0  # events whose cost the caller stated: kept as stated
     stored_total_pico: int = 0
     recomputed_total_pico: int = 0
     differences: List[Difference] = None  # type: ignore[assignment]
@@ -95,6 +97,9 @@ def reprice(
         usage = TokenUsage.from_metadata(stored.metadata)
         if usage is None or stored.event_type != EVENT_TYPE:
             result.skipped += 1
+            continue
+        if stored.metadata.get("pricing_status") == PRICED_BY_CALLER:
+            result.caller_priced += 1
             continue
         result.checked += 1
         price = _price(book, stored.metadata, usage, stored.ts_us)
@@ -265,7 +270,8 @@ def render(result: RepriceResult) -> str:
     verb = "changed" if result.applied else "would change"
     lines.append(
         f"{result.checked} events repriced, {len(result.differences)} {verb}, {result.skipped} without "
-        f"token buckets skipped. Stored total {format_money(result.stored_total_pico)} USD, recomputed "
+        f"token buckets skipped, {result.caller_priced} priced by the caller kept. "
+        f"Stored total {format_money(result.stored_total_pico)} USD, recomputed "
         f"{format_money(result.recomputed_total_pico)} USD."
     )
     if result.differences and not result.applied:

@@ -395,3 +395,24 @@ def test_reprice_uses_the_same_user_prices(tmp_path: Path) -> None:
     assert with_file.returncode == 0 and "1 events repriced, 0 would change" in with_file.stdout, (
         with_file.stdout
     )
+
+
+def test_reprice_keeps_a_cost_the_caller_stated(tmp_path: Path) -> None:
+    # bearlumen.track(..., cost_usd=...) states the bill's own figure: a price-table lookup must never
+    # overwrite it (gpt-4o-mini's table price for these tokens is $0.00021, the stated cost $0.5).
+    from bearlumen.server.keys import create_api_key
+
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    bearlumen.instrument(api_key=create_api_key(url, "t"), base_url=url, integrations=[], spool=False)
+    try:
+        bearlumen.track(
+            None, provider="openai", model="gpt-4o-mini", input_tokens=1000, output_tokens=100, cost_usd="0.5"
+        )
+        assert bearlumen.flush(timeout=60) is True
+    finally:
+        bearlumen.uninstrument()
+    result = reprice(Database(url), *FAR, apply=True)
+    assert (result.checked, result.caller_priced, result.differences, result.applied) == (0, 1, [], False)
+    assert "1 priced by the caller kept" in render(result)
+    with Database(url).engine.connect() as conn:
+        assert conn.execute(text("SELECT cost_pico FROM usage_events")).scalar_one() == 500_000_000_000
