@@ -15,6 +15,9 @@ walks from LlamaIndex's active span (`active_span_id`, the LLM's own span inside
 nearest span with an agent. Metadata: `framework: "llamaindex"` and `llamaindex_run_id`, the workflow
 run's id (`handler.run_id`), read from the instrumentation tags LlamaIndex sets for the run.
 
+Limit: inside an `AgentWorkflow`, the step that runs a tool (`call_tool`) names no agent: a model call made
+inside a tool there carries no agent (an agent run alone bills every call of its run to it).
+
 Explicit scopes win. The handler never changes spans and never raises; `uninstall()` removes it from the
 dispatcher. Costs nothing until LlamaIndex is imported (a post-import hook adds the handler then).
 """
