@@ -31,9 +31,11 @@ import logging
 import sys
 import threading
 from types import MappingProxyType
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+
+from ._span_tree import MAX_OPEN_SPANS, SpanTree
 
 logger = logging.getLogger("bearlumen")
 
@@ -44,11 +46,7 @@ _TAGS_MODULE = "llama_index_instrumentation.dispatcher"  # active_instrument_tag
 _AGENT_MODULE = "llama_index.core.agent.workflow"  # BaseWorkflowAgent
 _RUN_ID_TAG = "llamaindex.run_id"
 
-# Open spans: span id -> (parent span id, agent name when the span is an agent's). Entries leave when their
-# span ends; MAX_OPEN_SPANS bounds what spans that never end could hold.
-MAX_OPEN_SPANS = 10_000
-_MAX_DEPTH = 64  # a parent chain longer than this is not followed (a cycle would otherwise never end)
-_spans: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+_spans = SpanTree(FRAMEWORK)  # the open spans, each with its agent when it is an agent's
 
 _lock = threading.RLock()  # install/uninstall only; the handler and the lookup never take it
 _enabled = False
@@ -83,17 +81,7 @@ def lookup() -> Optional[Attribution]:
     span_module = sys.modules.get(_SPAN_MODULE)
     if span_module is None:
         return None
-    span_id = span_module.active_span_id.get()
-    name: Optional[str] = None
-    depth = 0
-    while span_id is not None and depth < _MAX_DEPTH:
-        entry = _spans.get(span_id)
-        if entry is None:
-            break
-        span_id, name = entry
-        if name is not None:
-            break
-        depth += 1
+    name = _spans.agent_above(span_module.active_span_id.get())
     if name is None:
         return None
     tags_module = sys.modules.get(_TAGS_MODULE)
@@ -128,22 +116,19 @@ def _handler_class(base: type) -> type:
             tags: Optional[Dict[str, Any]] = None,
             **kwargs: Any,
         ) -> None:
-            if not _enabled:
-                return None
-            try:
-                if len(_spans) >= MAX_OPEN_SPANS:
-                    _spans.pop(next(iter(_spans)), None)  # the oldest: a span that never ended
-                _spans[id_] = (parent_span_id, _agent_name(bound_args, instance))
-            except Exception:  # never raise into LlamaIndex (a concurrent change of _spans, a strange span)
-                logger.debug("bearlumen: could not note a LlamaIndex span", exc_info=True)
+            if _enabled:
+                try:
+                    _spans.note(id_, parent_span_id, _agent_name(bound_args, instance))
+                except Exception:  # never raise into LlamaIndex (a strange span)
+                    logger.debug("bearlumen: could not note a LlamaIndex span", exc_info=True)
             return None  # no span object: the base handler keeps nothing for us
 
         def prepare_to_exit_span(self, id_: str, *args: Any, **kwargs: Any) -> None:
-            _spans.pop(id_, None)
+            _spans.forget(id_)
             return None
 
         def prepare_to_drop_span(self, id_: str, *args: Any, **kwargs: Any) -> None:
-            _spans.pop(id_, None)
+            _spans.forget(id_)
             return None
 
     return BearLumenSpanHandler

@@ -8,7 +8,7 @@ skipped in the main suite when its framework is not installed.
   Chat Completions shapes, see examples/_compatible_host.py), stopped after the test.
 - `metering`: the openai patch (asking the local host for stream usage) and ``metering(framework)``'s
   integration installed, calls collected by `sink`; uninstalled afterwards.
-- Every test must leave the attribution as it found it.
+- Every test must leave the attribution as it found it (`_scope_is_left_clean`, autouse).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import pytest
 from bearlumen.integrations import _stream_usage
 from bearlumen.integrations import openai as openai_integration
 
-from bearlumen.scopes import EMPTY, current_attribution
-from tests.frameworks.conftest import host  # noqa: F401  (the same local host fixture)
+from tests.frameworks.conftest import _scope_is_left_clean, host  # noqa: F401  (the same fixtures)
 from tests.frameworks.test_frameworks_e2e import reader  # noqa: F401  (instrument() into the real service)
 from tests.support.sinks import ListSink
 
@@ -48,9 +47,3 @@ def metering(sink: ListSink) -> Iterator[Callable[[str], ListSink]]:
         openai_integration.uninstall()
         _stream_usage.forget_rejections()
         _stream_usage.configure(None)
-
-
-@pytest.fixture(autouse=True)
-def _scope_is_left_clean() -> Iterator[None]:
-    yield
-    assert current_attribution() == EMPTY, "a test leaked an attribution scope"

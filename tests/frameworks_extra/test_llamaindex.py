@@ -150,7 +150,7 @@ def test_calls_outside_an_agent_and_after_uninstall_are_not_attributed(
     assert who(sink.calls) == [(None, 9, 1), (None, 31, 7), (None, 52, 4)]
     assert ["framework" in c.attribution.metadata for c in sink.calls] == [False] * 3
     assert [type(h).__name__ for h in get_dispatcher().span_handlers if "BearLumen" in type(h).__name__] == []
-    assert llamaindex._spans == {}
+    assert llamaindex._spans.spans == {}
 
 
 def test_framework_agents_reach_the_service_and_false_turns_it_off(
