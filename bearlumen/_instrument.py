@@ -58,7 +58,8 @@ def instrument(
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
     integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
-        "mistral", "bedrock", "litellm", "pydantic_ai", "openai_agents" to install (default: all).
+        "mistral", "bedrock", "litellm", "pydantic_ai", "openai_agents", "llamaindex" to install
+        (default: all).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
