@@ -166,3 +166,39 @@ def test_framework_agents_reach_the_service_and_false_turns_it_off(
     run(function_agent(host(WEATHER), tools=[lookup]), "What is the weather in Paris?")
     recorded = [(e["agentId"], e["quantity"], "framework" in e["metadata"]) for e in events(client)]
     assert recorded == [(None, 38, False), (None, 56, False)]
+
+
+def test_a_model_call_inside_a_tool_is_the_agents_alone_but_no_ones_in_an_agent_workflow(
+    metering: Callable[[str], ListSink], host: Callable[..., CompatibleHost]
+) -> None:
+    """The documented limit: in an AgentWorkflow, the step that runs a tool names no agent."""
+    from llama_index.core.agent.workflow import AgentWorkflow
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai import OpenAI
+
+    sink = metering("llamaindex")
+    inner = host([Turn(text="sunny", prompt_tokens=7, completion_tokens=1)] * 2)
+
+    def ask_model(city: str) -> str:
+        """Ask a model about a city."""
+        llm = OpenAI(model="gpt-4o-mini", api_base=inner.url, api_key="local")
+        return str(llm.chat([ChatMessage(role="user", content=city)]).message.content)
+
+    script = [Turn(tool="ask_model", arguments='{"city": "Paris"}', prompt_tokens=31, completion_tokens=7)]
+    alone = function_agent(
+        host([*script, Turn(text="done", prompt_tokens=52, completion_tokens=4)]), tools=[ask_model]
+    )
+    run(alone, "Paris?")
+    in_workflow = function_agent(
+        host([*script, Turn(text="done", prompt_tokens=52, completion_tokens=4)]), tools=[ask_model]
+    )
+    run(AgentWorkflow(agents=[in_workflow], root_agent="researcher"), "Paris?")
+
+    assert who(sink.calls) == [
+        ("researcher", 31, 7),
+        ("researcher", 7, 1),  # the tool's call, in the agent's own run
+        ("researcher", 52, 4),
+        ("researcher", 31, 7),
+        (None, 7, 1),  # the tool's call, in the AgentWorkflow's call_tool step
+        ("researcher", 52, 4),
+    ]
