@@ -40,14 +40,14 @@ class SpanTree:
         except Exception:
             logger.debug("bearlumen: could not forget a %s span", self._framework, exc_info=True)
 
-    def agent_above(self, parent_id: Optional[str]) -> Optional[str]:
-        """The agent of the nearest noted span from `parent_id` up (None: no agent above)."""
+    def agent_above(self, span_id: Optional[str]) -> Optional[str]:
+        """The agent of the nearest noted span from `span_id` (itself included) up (None: no agent)."""
         depth = 0
-        while parent_id is not None and depth < _MAX_DEPTH:
-            entry = self.spans.get(parent_id)
+        while span_id is not None and depth < _MAX_DEPTH:
+            entry = self.spans.get(span_id)
             if entry is None:
                 return None
-            parent_id, name = entry
+            span_id, name = entry
             if name is not None:
                 return name
             depth += 1
