@@ -31,7 +31,7 @@ logger = logging.getLogger("bearlumen")
 INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock", "litellm")
 # Agent frameworks whose agent names become the agent of the calls made in their runs (no patches: they
 # read the framework's run state; see README "Agent frameworks"). Off with framework_agents=False.
-FRAMEWORKS = ("pydantic_ai", "openai_agents", "llamaindex")
+FRAMEWORKS = ("pydantic_ai", "openai_agents", "llamaindex", "crewai")
 
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
