@@ -27,7 +27,9 @@ import threading
 from types import MappingProxyType
 from typing import Any, Dict, Optional
 
-from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+from bearlumen.scopes import Attribution, remove_framework_lookup
+
+from ._framework_hooks import install_lookup
 
 logger = logging.getLogger("bearlumen")
 
@@ -108,16 +110,9 @@ def _on_import(_crewai: Any) -> None:
 def install() -> None:
     """Bill model calls made by CrewAI agents to their role (now, or when `crewai` is imported)."""
     global _enabled, _hook_registered
-    import wrapt
-
     with _lock:
         _enabled = True
-        add_framework_lookup(lookup)
-        if not _hook_registered:  # wrapt runs the hook at once when the module is already imported
-            _hook_registered = True
-            wrapt.register_post_import_hook(_on_import, "crewai")
-        elif "crewai" in sys.modules:
-            _on_import(sys.modules["crewai"])
+        _hook_registered = install_lookup(lookup, "crewai", _on_import, _hook_registered)
 
 
 def uninstall() -> None:

@@ -33,8 +33,9 @@ import threading
 from types import MappingProxyType
 from typing import Any, Dict, Optional
 
-from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+from bearlumen.scopes import Attribution, remove_framework_lookup
 
+from ._framework_hooks import install_lookup
 from ._span_tree import MAX_OPEN_SPANS, SpanTree
 
 logger = logging.getLogger("bearlumen")
@@ -154,16 +155,9 @@ def _on_import(instrumentation: Any) -> None:
 def install() -> None:
     """Bill model calls made inside LlamaIndex agents to them (now, or when LlamaIndex is imported)."""
     global _enabled, _hook_registered
-    import wrapt
-
     with _lock:
         _enabled = True
-        add_framework_lookup(lookup)
-        if not _hook_registered:  # wrapt runs the hook at once when the module is already imported
-            _hook_registered = True
-            wrapt.register_post_import_hook(_on_import, _INSTRUMENTATION)
-        elif _INSTRUMENTATION in sys.modules:
-            _on_import(sys.modules[_INSTRUMENTATION])
+        _hook_registered = install_lookup(lookup, _INSTRUMENTATION, _on_import, _hook_registered)
 
 
 def uninstall() -> None:

@@ -32,8 +32,9 @@ import threading
 from types import MappingProxyType
 from typing import Any, Dict, Optional
 
-from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+from bearlumen.scopes import Attribution, remove_framework_lookup
 
+from ._framework_hooks import install_lookup
 from ._span_tree import MAX_OPEN_SPANS, SpanTree
 
 logger = logging.getLogger("bearlumen")
@@ -138,16 +139,9 @@ def _on_import(tracing: Any) -> None:
 def install() -> None:
     """Bill model calls made inside Agents SDK agents to them (now, or when `agents` is imported)."""
     global _enabled, _hook_registered
-    import wrapt
-
     with _lock:
         _enabled = True
-        add_framework_lookup(lookup)
-        if not _hook_registered:  # wrapt runs the hook at once when the module is already imported
-            _hook_registered = True
-            wrapt.register_post_import_hook(_on_import, _TRACING_MODULE)
-        elif _TRACING_MODULE in sys.modules:
-            _on_import(sys.modules[_TRACING_MODULE])
+        _hook_registered = install_lookup(lookup, _TRACING_MODULE, _on_import, _hook_registered)
 
 
 def uninstall() -> None:
