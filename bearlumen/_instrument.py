@@ -31,7 +31,7 @@ logger = logging.getLogger("bearlumen")
 INTEGRATIONS = ("openai", "anthropic", "langchain", "gemini", "ollama", "mistral", "bedrock", "litellm")
 # Agent frameworks whose agent names become the agent of the calls made in their runs (no patches: they
 # read the framework's run state; see README "Agent frameworks"). Off with framework_agents=False.
-FRAMEWORKS = ("pydantic_ai", "openai_agents")
+FRAMEWORKS = ("pydantic_ai", "openai_agents", "llamaindex", "crewai")
 
 _lock = threading.RLock()
 _exporter: Optional[Exporter] = None
@@ -58,13 +58,14 @@ def instrument(
     client: a `bearlumen.Client` to send with; built from `api_key` / `base_url` (or the environment)
         when not given.
     integrations: which of "openai", "anthropic", "langchain", "gemini", "ollama",
-        "mistral", "bedrock", "litellm", "pydantic_ai", "openai_agents" to install (default: all).
+        "mistral", "bedrock", "litellm", "pydantic_ai", "openai_agents", "llamaindex", "crewai" to
+        install (default: all).
     pricing: user aliases and prices laid over genai-prices (see `bearlumen.metering.pricing`).
     spool: keep undelivered events in a durable local spool (default on; a path picks its file).
     sync: deliver each event before the call returns (serverless, scripts) instead of in the background.
     langgraph_node_as_agent: inside a LangGraph graph, bill a call with no agent scope to its graph node.
-    framework_agents: inside a pydantic-ai or OpenAI Agents SDK agent run, bill a call with no agent
-        scope to the framework's agent (its run or trace id in metadata).
+    framework_agents: inside a pydantic-ai, OpenAI Agents SDK, LlamaIndex or CrewAI agent run, bill a
+        call with no agent scope to the framework's agent (its run or trace id in metadata).
     stream_usage_hosts: more OpenAI-compatible hosts ("host" or "host:port") to ask for stream usage
         (`stream_options.include_usage`), beyond the documented list.
     delivery_options: tuning of the exporter (see `bearlumen.delivery.exporter.DeliveryOptions`).

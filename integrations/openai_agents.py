@@ -30,20 +30,19 @@ import logging
 import sys
 import threading
 from types import MappingProxyType
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
-from bearlumen.scopes import Attribution, add_framework_lookup, remove_framework_lookup
+from bearlumen.scopes import Attribution, remove_framework_lookup
+
+from ._framework_hooks import install_lookup
+from ._span_tree import MAX_OPEN_SPANS, SpanTree
 
 logger = logging.getLogger("bearlumen")
 
 FRAMEWORK = "openai-agents"
 _TRACING_MODULE = "agents.tracing"
 
-# Open spans: span id -> (parent span id, agent name when it is an agent span). Entries leave when their
-# span ends; MAX_OPEN_SPANS bounds what spans that never end could hold.
-MAX_OPEN_SPANS = 10_000
-_MAX_DEPTH = 64  # a parent chain longer than this is not followed (a cycle would otherwise never end)
-_spans: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+_spans = SpanTree(FRAMEWORK)  # the open spans, each with its agent when it is an agent span
 
 _lock = threading.RLock()  # install/uninstall only; the processor and the lookup never take it
 _enabled = False
@@ -70,14 +69,8 @@ def lookup() -> Optional[Attribution]:
     if span is None:
         return None
     name = _agent_name(span, tracing.AgentSpanData)
-    parent = span.parent_id
-    depth = 0
-    while name is None and parent is not None and depth < _MAX_DEPTH:
-        entry = _spans.get(parent)
-        if entry is None:
-            break
-        parent, name = entry
-        depth += 1
+    if name is None:
+        name = _spans.agent_above(span.parent_id)
     trace_id = span.trace_id
     if not isinstance(trace_id, str) or not trace_id or trace_id == "no-op":
         return None if name is None else _attribution(name, None, None)
@@ -111,15 +104,13 @@ def _processor_class(tracing: Any) -> type:
             if not _enabled:
                 return
             try:
-                if len(_spans) >= MAX_OPEN_SPANS:
-                    _spans.pop(next(iter(_spans)), None)  # the oldest: a span that never ended
-                _spans[span.span_id] = (span.parent_id, _agent_name(span, tracing.AgentSpanData))
-            except Exception:  # never raise into the SDK (a concurrent change of _spans, a strange span)
+                _spans.note(span.span_id, span.parent_id, _agent_name(span, tracing.AgentSpanData))
+            except Exception:  # never raise into the SDK (a strange span)
                 logger.debug("bearlumen: could not note an Agents SDK span", exc_info=True)
 
         def on_span_end(self, span: Any) -> None:
             try:
-                _spans.pop(span.span_id, None)
+                _spans.forget(span.span_id)
             except Exception:
                 logger.debug("bearlumen: could not forget an Agents SDK span", exc_info=True)
 
@@ -148,16 +139,9 @@ def _on_import(tracing: Any) -> None:
 def install() -> None:
     """Bill model calls made inside Agents SDK agents to them (now, or when `agents` is imported)."""
     global _enabled, _hook_registered
-    import wrapt
-
     with _lock:
         _enabled = True
-        add_framework_lookup(lookup)
-        if not _hook_registered:  # wrapt runs the hook at once when the module is already imported
-            _hook_registered = True
-            wrapt.register_post_import_hook(_on_import, _TRACING_MODULE)
-        elif _TRACING_MODULE in sys.modules:
-            _on_import(sys.modules[_TRACING_MODULE])
+        _hook_registered = install_lookup(lookup, _TRACING_MODULE, _on_import, _hook_registered)
 
 
 def uninstall() -> None:
