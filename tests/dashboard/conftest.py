@@ -160,8 +160,10 @@ def cost_of(calls: List[Call]) -> str:
     return "$" + format(total.normalize(), "f")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an asyncio loop running on this thread while it is open,
+    # which would make every later asyncio.run() in the session fail.
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
