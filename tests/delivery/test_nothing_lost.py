@@ -179,7 +179,9 @@ def test_another_tenants_end_user_id_is_quarantined_not_registered(tenant: Any, 
     assert tenant.client.end_users.list()["endUsers"] == []
 
 
-def test_corrupt_spooled_rows_are_quarantined_never_sent(tenant: Any, instrument: Any, tmp_path: Path) -> None:
+def test_corrupt_spooled_rows_are_quarantined_never_sent(
+    tenant: Any, instrument: Any, tmp_path: Path
+) -> None:
     """The sender puts the spooled JSON texts into the batch as they are (joined, not re-encoded): a row
     that is not one JSON object (the file was edited) must be set aside, never sent, never lost. One
     holding two objects would otherwise be two events on the wire; NaN is not JSON the service reads."""
