@@ -124,7 +124,8 @@ class Sending:
     # ------------------------------------------------------------------------------------- delivery
 
     def _deliver(self, rows: List[Row], max_attempts: Optional[int] = None) -> bool:
-        """Send ``rows`` until acknowledged or quarantined; False if left in the store for later."""
+        """Send ``rows`` (just claimed by the caller) until acknowledged or quarantined; False if left in
+        the store for later."""
         store = self._store  # kept: a switch to memory meanwhile must not ack rows of the other store
         work: List[List[Row]] = [rows]
         claimed = (rows[0].id, len(rows)) if rows else (0, 0)
@@ -133,12 +134,20 @@ class Sending:
         healthy = False  # some batch was acknowledged during this delivery
         pulled = False  # rows behind a failing piece were pulled in since the last acknowledgement
         passed: set[Tuple[int, int]] = set()  # failing pieces moved behind the others since the last wait
+        # every caller claimed `rows` just before: their lease is new, and outlasts one attempt
+        fresh = self.options.lease_seconds > 2 * self.options.request_timeout
         while work:
             batch = work.pop()
-            try:
-                batch = store.renew(batch)
-            except Exception as exc:
-                self._note_error(exc)
+            if fresh:
+                # Renewing now would rewrite every row (body included) to extend a lease taken a moment
+                # ago (lease_seconds, longer than one attempt's request_timeout): the first attempt goes
+                # without; every later one renews first.
+                fresh = False
+            else:
+                try:
+                    batch = store.renew(batch)
+                except Exception as exc:
+                    self._note_error(exc)
             if not batch:
                 continue
             outcome = self._send_once(store, batch)
