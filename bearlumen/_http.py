@@ -43,6 +43,7 @@ from bearlumen._version import __version__
 
 __all__ = [
     "AsyncHTTPClient",
+    "RawJSON",
     "SyncHTTPClient",
     "encode_json",
     "to_httpx_timeout",
@@ -90,6 +91,11 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class RawJSON(bytes):
+    """A request body already encoded as JSON by the SDK itself, sent as it is (the exporter joins the
+    event texts it spooled instead of decoding and re-encoding every event of a batch)."""
 
 
 def encode_json(body: Any) -> bytes:
@@ -230,6 +236,8 @@ class _BaseHTTPClient:
         return text.replace(key, mask_key(key)) if key and key in text else text
 
     def _prepare(self, body: Any) -> Optional[bytes]:
+        if isinstance(body, RawJSON):
+            return bytes(body)
         return None if body is None else encode_json(body)
 
     def _decode_success(self, response: httpx.Response) -> Any:

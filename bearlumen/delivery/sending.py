@@ -71,6 +71,22 @@ def _names_a_service_id(row: Row) -> bool:
     return isinstance(ref, str) and _SERVICE_END_USER_ID.fullmatch(ref) is not None
 
 
+def _is_object(body: str) -> bool:
+    """Whether a spooled text is one JSON object the service can read (strict JSON: no NaN, UTF-8)."""
+    try:
+        body.encode("utf-8")
+        return isinstance(_decode(body), dict)
+    except (ValueError, TypeError):  # UnicodeEncodeError is a ValueError
+        return False
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
 class ServerFault:
     """A 5xx answer: retry after ``delay``; a piece that keeps getting it is split / quarantined."""
 
@@ -108,7 +124,8 @@ class Sending:
     # ------------------------------------------------------------------------------------- delivery
 
     def _deliver(self, rows: List[Row], max_attempts: Optional[int] = None) -> bool:
-        """Send ``rows`` until acknowledged or quarantined; False if left in the store for later."""
+        """Send ``rows`` (just claimed by the caller) until acknowledged or quarantined; False if left in
+        the store for later."""
         store = self._store  # kept: a switch to memory meanwhile must not ack rows of the other store
         work: List[List[Row]] = [rows]
         claimed = (rows[0].id, len(rows)) if rows else (0, 0)
@@ -117,12 +134,20 @@ class Sending:
         healthy = False  # some batch was acknowledged during this delivery
         pulled = False  # rows behind a failing piece were pulled in since the last acknowledgement
         passed: set[Tuple[int, int]] = set()  # failing pieces moved behind the others since the last wait
+        # every caller claimed `rows` just before: their lease is new, and outlasts one attempt
+        fresh = self.options.lease_seconds > 2 * self.options.request_timeout
         while work:
             batch = work.pop()
-            try:
-                batch = store.renew(batch)
-            except Exception as exc:
-                self._note_error(exc)
+            if fresh:
+                # Renewing now would rewrite every row (body included) to extend a lease taken a moment
+                # ago (lease_seconds, longer than one attempt's request_timeout): the first attempt goes
+                # without; every later one renews first.
+                fresh = False
+            else:
+                try:
+                    batch = store.renew(batch)
+                except Exception as exc:
+                    self._note_error(exc)
             if not batch:
                 continue
             outcome = self._send_once(store, batch)
@@ -212,17 +237,16 @@ class Sending:
         ones aside; a ServerFault; a float: retry the same rows after that many seconds."""
         from bearlumen._exceptions import BearLumenError, RateLimitError
 
-        try:
-            events = [json.loads(row.body) for row in batch]
-        except ValueError:
-            events = None
-        if events is None:  # a corrupt row (cannot happen unless the file was edited): isolate it
+        # Each row must be one JSON object: its text goes into the batch as it is (joined, not decoded and
+        # encoded again), so a row that is not (corrupt: the file was edited) is isolated and quarantined,
+        # never sent (one holding `{..},{..}` would otherwise become two events).
+        if not all(_is_object(row.body) for row in batch):
             if len(batch) > 1:
                 return SPLIT
             self._quarantine(store, batch, "corrupt", "the spooled event is not valid JSON", invalid=True)
             return []
         try:
-            answer = self._transport.send(events, self._attempt_timeout())
+            answer = self._transport.send([row.body for row in batch], self._attempt_timeout())
         except RateLimitError as exc:
             self._failed(exc)
             return self._backoff.next_delay(exc.retry_after)

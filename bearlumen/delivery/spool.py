@@ -12,8 +12,9 @@ service records each event exactly once.
 
 Several processes may share one file. A sender *claims* rows with a lease (owner = host, pid and a random
 token; ``lease_until`` in wall-clock seconds) inside an immediate transaction, so two live processes never
-send the same rows at once. A lease is renewed before every attempt; rows of an owner whose lease expired,
-or whose pid is gone from this host (``kill -9``), are claimed again by the next sender.
+send the same rows at once. A lease is renewed before every attempt but the first (the claim is a
+moment old); rows of an owner whose lease expired, or whose pid is gone from this host (``kill -9``), are
+claimed again by the next sender.
 
 Size cap: ``max_events`` rows and ``max_bytes`` of JSON; beyond it new events are refused (drop-newest:
 the events already spooled, older, are the ones the service is most likely to still accept), which the

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import bearlumen
 from bearlumen.cli import main as cli
+from bearlumen.delivery.spool import Spool
 from bearlumen.metering.record import emit
 from tests.delivery.harness import FAST, all_events, assert_exactly, ids, new_prefix
 from tests.delivery.producer import llm_call
@@ -176,3 +177,38 @@ def test_another_tenants_end_user_id_is_quarantined_not_registered(tenant: Any, 
     assert not result and result.complete and result.quarantined == 1 and result.deferred == 0
     assert bearlumen.stats()["last_invalid"]["code"] == "not_found"
     assert tenant.client.end_users.list()["endUsers"] == []
+
+
+def test_corrupt_spooled_rows_are_quarantined_never_sent(
+    tenant: Any, instrument: Any, tmp_path: Path
+) -> None:
+    """The sender puts the spooled JSON texts into the batch as they are (joined, not re-encoded): a row
+    that is not one JSON object (the file was edited) must be set aside, never sent, never lost. One
+    holding two objects would otherwise be two events on the wire; NaN is not JSON the service reads."""
+    prefix = new_prefix()
+    corrupt = {
+        f"{prefix}-truncated": '{"event_type": "token_usage", "quantity": 1',
+        f"{prefix}-two": '{"idempotency_key": "a"},{"idempotency_key": "b"}',
+        f"{prefix}-nan": '{"quantity": NaN}',
+        f"{prefix}-array": "[]",
+    }
+    spool_path = str(tmp_path / "spool.db")
+    edited = Spool(spool_path)
+    edited.append(list(corrupt.items()))
+    edited.close()
+    assert instrument(tenant.key, tenant.service.base_url) == spool_path
+    for i in range(5):
+        emit(llm_call(prefix, i))
+    result = bearlumen.flush(60)
+    assert not result and (result.quarantined, result.pending) == (4, 0)
+    assert_exactly(tenant.client, ids(prefix, 5))  # the five good events, once each, nothing else
+    stats = bearlumen.stats()
+    assert (stats["delivered"], stats["quarantined"], stats["dropped_invalid"]) == (5, 4, 4)
+    bearlumen.uninstrument(5)
+    kept = Spool(spool_path)
+    try:
+        assert {(key, code, body) for key, code, _, _, body in kept.quarantined()} == {
+            (key, "corrupt", body) for key, body in corrupt.items()
+        }
+    finally:
+        kept.close()
