@@ -86,14 +86,18 @@ def _on_sigterm(signum: int, frame: Optional[Any]) -> Any:
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(forking.__file__)))  # .../bearlumen
-# Our code: the package, and integrations/ beside it in a checkout (in a wheel it is inside the package).
-_ROOTS = (_PACKAGE + os.sep, os.path.join(os.path.dirname(_PACKAGE), "integrations") + os.sep)
+# The code whose locks securing needs: delivery, metering (emit, pricing), the finalizer hand-off and
+# flush()/stats(). Not the scopes: a whole app may run inside a `@bearlumen.workflow` function.
+_ROOTS = tuple(
+    os.path.join(_PACKAGE, name)
+    for name in ("delivery" + os.sep, "metering" + os.sep, "_handoff.py", "_instrument.py")
+)
 _secured = False  # set by the helper of a deferred SIGTERM before it raises the signal again
 _deferring = False
 
 
 def _inside_bearlumen(frame: Optional[Any]) -> bool:
-    """Whether the interrupted main thread is running Bear Lumen's code (anywhere up its stack)."""
+    """Whether the interrupted main thread is inside Bear Lumen's delivery path (anywhere up its stack)."""
     while frame is not None:
         if frame.f_code.co_filename.startswith(_ROOTS):
             return True

@@ -89,3 +89,23 @@ def test_sigterm_chains_to_the_apps_own_handler(tenant: Any, tmp_path: Path) -> 
     assert spool_pending(path) == 10  # secured before the app's handler ran its os._exit()
     finish_producer(spawn_producer(config(tenant, path, mode="run", calls=0, options=FAST)))
     assert_exactly(tenant.client, ids(cfg["prefix"], 10))
+
+
+def test_only_the_delivery_path_counts_as_inside_bearlumen() -> None:
+    # A SIGTERM is deferred only where securing could wait for a lock the main thread holds; an app whose
+    # whole main() runs under a scope decorator must still be secured and stopped at once.
+    import sys
+
+    import bearlumen
+    from bearlumen.delivery import signals
+    from bearlumen.delivery.exporter import Exporter
+
+    @bearlumen.workflow("main")
+    def app_main() -> Any:
+        return sys._getframe()
+
+    assert signals._inside_bearlumen(app_main()) is False
+    frame = sys._getframe()
+    assert signals._inside_bearlumen(frame) is False
+    exporter_code = Exporter.flush.__code__
+    assert any(exporter_code.co_filename.startswith(root) for root in signals._ROOTS)
